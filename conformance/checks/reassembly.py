@@ -1,0 +1,88 @@
+"""Reassembly: the events of a complete stream, folded the way the SDKs fold them, make a valid Message.
+
+This judges what only the whole stream shows: the rebuilt message against the Message schema,
+a final stop_reason, and tool input whose input_json_delta fragments concatenate to a JSON
+object. Streams that are cut off, end with an error event, lack message_start or carry an event
+that is invalid on its own are left to the stream and schema checks, so one defect is reported once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from conformance import contract
+from conformance.checks.common import (
+    FinalMessage,
+    check,
+    complete_message,
+    event_problems,
+    is_done_sentinel,
+    request_tools,
+    short,
+    stream_events,
+)
+from conformance.model import Exchange, Finding
+
+NAME = "reassembly"
+
+
+@check(NAME)
+def reassembly(exchange: Exchange) -> list[Finding]:
+    """The rebuilt message validates, has a stop_reason, and its tool inputs are whole JSON objects."""
+    events = [event for event in stream_events(exchange) or [] if not is_done_sentinel(event)]
+    if not events or any(not isinstance(e.json, dict) or event_problems(e.json) for e in events):
+        return []
+    final = complete_message(exchange)
+    if final is None:
+        return []
+    findings, reported = _tool_input_findings(exchange, final)
+    for problem in contract.validate("Message", final.message):
+        if not any(problem.path.startswith(path) for path in reported):
+            findings.append(_finding(f"the reassembled {problem.at('message')}", "stream.reassembly"))
+    if final.message.get("stop_reason") is None and final.usage_trail:
+        findings.append(
+            _finding("the reassembled message has stop_reason null: no message_delta set one", "stream.reassembly")
+        )
+    return findings
+
+
+def _finding(message: str, spec_ref: str) -> Finding:
+    return Finding(check=NAME, message=message, spec_ref=spec_ref)
+
+
+def _tool_input_findings(exchange: Exchange, final: FinalMessage) -> tuple[list[Finding], set[str]]:
+    """Findings about streamed tool input, and the message paths they cover (so they are not repeated)."""
+    findings: list[Finding] = []
+    reported: set[str] = set()
+    for position, block in enumerate(final.content):
+        if block.get("type") not in ("tool_use", "server_tool_use"):
+            continue
+        problem = _input_problem(exchange, block, final.streamed_input(position) or "")
+        if problem is not None:
+            where = f"content block {position} ({block['type']} {block.get('name')!r})"
+            findings.append(_finding(f"{where}: {problem}", "stream.tool-input"))
+            reported.add(f"content[{position}].input")
+    return findings, reported
+
+
+def _input_problem(exchange: Exchange, block: dict[str, Any], text: str) -> str | None:
+    if text:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            return f"the concatenated partial_json is not valid JSON ({exc}): {short(text, 200)}"
+        if not isinstance(value, dict):
+            return f"the concatenated partial_json is a JSON {type(value).__name__}, not an object: {short(text, 200)}"
+        return None
+    name = block.get("name")
+    if block.get("type") != "tool_use" or block.get("input") != {} or not isinstance(name, str):
+        return None
+    schema = request_tools(exchange).get(name, {}).get("input_schema")
+    required = schema.get("required") if isinstance(schema, dict) else None
+    if not required:
+        return None
+    return (
+        f"no input_json_delta arrived and the input stayed {{}}, but the tool requires {required}: "
+        "the tool arguments were dropped"
+    )

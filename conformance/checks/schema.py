@@ -1,0 +1,166 @@
+"""JSON-schema checks: response bodies and stream event payloads against the contract's schemas.
+
+Each finding names the JSON path of the offending value and the clause the failing part of the
+schema encodes (its `x-clause`). Error bodies are validated only when they claim to be the
+Anthropic envelope (`type: "error"`); bodies of another shape are the errors checks' business.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance import contract
+from conformance.checks.common import (
+    COUNT_TOKENS,
+    MESSAGES,
+    Collector,
+    check,
+    describe,
+    endpoint,
+    event_problems,
+    failed,
+    json_body,
+    payload_type,
+    response,
+    short,
+    stream_events,
+    succeeded,
+)
+from conformance.model import Exchange, Finding, Severity
+
+
+def _body_findings(name: str, schema_name: str, exchange: Exchange) -> list[Finding]:
+    """Validate a JSON response body; a body that is not JSON is itself a finding."""
+    res = response(exchange)
+    if res.json is None:
+        return [
+            Finding(
+                check=name,
+                message=f"the HTTP {res.status} body is not JSON: {short(res.text)}",
+                spec_ref=contract.schema_clause(schema_name),
+            )
+        ]
+    return [
+        Finding(check=name, message=problem.at("body"), spec_ref=problem.clause)
+        for problem in contract.validate(schema_name, res.json)
+    ]
+
+
+@check("schema.message")
+def message_body(exchange: Exchange) -> list[Finding]:
+    """A 2xx non-stream /v1/messages body is a Message."""
+    if endpoint(exchange) != MESSAGES or not succeeded(exchange) or stream_events(exchange) is not None:
+        return []
+    body = json_body(exchange)
+    if isinstance(body, dict) and body.get("type") == "error":
+        return [
+            Finding(
+                check="schema.message",
+                message=f"HTTP {response(exchange).status} carries an error body {short(body.get('error'))}; "
+                "errors must use an error status",
+                spec_ref="errors.status-map",
+            )
+        ]
+    return _body_findings("schema.message", "Message", exchange)
+
+
+@check("schema.count-tokens")
+def count_tokens_body(exchange: Exchange) -> list[Finding]:
+    """A 2xx count_tokens body is {input_tokens: integer}."""
+    if endpoint(exchange) != COUNT_TOKENS or not succeeded(exchange) or stream_events(exchange) is not None:
+        return []
+    return _body_findings("schema.count-tokens", "CountTokensResponse", exchange)
+
+
+@check("schema.error")
+def error_body(exchange: Exchange) -> list[Finding]:
+    """An error body that claims the Anthropic envelope (type "error") matches ErrorResponse."""
+    body = json_body(exchange)
+    if not failed(exchange) or not isinstance(body, dict) or body.get("type") != "error":
+        return []
+    return _body_findings("schema.error", "ErrorResponse", exchange)
+
+
+@check("schema.stream-event")
+def stream_event_payloads(exchange: Exchange) -> list[Finding]:
+    """Every JSON event payload matches the schema of its event type (unknown types need only a string type)."""
+    events = stream_events(exchange)
+    if not events:
+        return []
+    collector = Collector("schema.stream-event")
+    for index, event in enumerate(events):
+        if not isinstance(event.json, dict):
+            continue  # not JSON at all: stream.grammar reports it
+        for problem in event_problems(event.json):
+            collector.add(
+                f"{describe(index, event)}: {problem.at('data')}",
+                problem.clause,
+                key=(event.type, problem.path, problem.message),
+                where=f"event {index}",
+            )
+    return collector.findings()
+
+
+@check("schema.unknown-type")
+def unknown_types(exchange: Exchange) -> list[Finding]:
+    """Note content block, delta and citation types the contract does not know.
+
+    They validate (clients must tolerate them), but a gateway that invents a type, e.g. an
+    `output_text` block, would otherwise pass silently: a note makes it visible.
+    """
+    if endpoint(exchange) != MESSAGES or not succeeded(exchange):
+        return []
+    collector = Collector("schema.unknown-type")
+    events = stream_events(exchange)
+    if events is None:
+        body = json_body(exchange)
+        content = body.get("content") if isinstance(body, dict) else None
+        for position, block in enumerate(content if isinstance(content, list) else []):
+            _note_block(collector, block, f"content[{position}]")
+        return collector.findings()
+    for index, event in enumerate(events):
+        payload, kind = event.json, event.type
+        where = describe(index, event)
+        if kind == "content_block_start" and isinstance(payload.get("content_block"), dict):
+            _note_block(collector, payload["content_block"], f"{where}: content_block")
+        elif kind == "content_block_delta" and isinstance(payload.get("delta"), dict):
+            _note_delta(collector, payload["delta"], where)
+    return collector.findings()
+
+
+def _note_block(collector: Collector, block: Any, where: str) -> None:
+    kind = payload_type(block)
+    if kind is not None and kind not in contract.discriminated_types("ContentBlock"):
+        collector.add(
+            f"{where}: content block type {kind!r} is not in the contract (tolerated)",
+            "messages.response.content",
+            key=("block", kind),
+            severity=Severity.NOTE,
+        )
+    citations = block.get("citations") if isinstance(block, dict) else None
+    for citation in citations if isinstance(citations, list) else []:
+        _note_citation(collector, citation, where)
+
+
+def _note_delta(collector: Collector, delta: dict[str, Any], where: str) -> None:
+    kind = payload_type(delta)
+    if kind is not None and kind not in contract.discriminated_types("ContentBlockDelta"):
+        collector.add(
+            f"{where}: delta type {kind!r} is not in the contract (tolerated)",
+            "stream.delta-type",
+            key=("delta", kind),
+            severity=Severity.NOTE,
+        )
+    if kind == "citations_delta":
+        _note_citation(collector, delta.get("citation"), where)
+
+
+def _note_citation(collector: Collector, citation: Any, where: str) -> None:
+    kind = payload_type(citation)
+    if kind is not None and kind not in contract.discriminated_types("Citation"):
+        collector.add(
+            f"{where}: citation type {kind!r} is not in the contract (tolerated)",
+            "messages.response.citations",
+            key=("citation", kind),
+            severity=Severity.NOTE,
+        )

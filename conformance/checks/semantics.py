@@ -1,0 +1,392 @@
+"""Semantic checks: what the values of a complete Message must mean, given the request that asked for it.
+
+They judge the final message (the JSON body, or the message rebuilt from a complete stream) and
+assume its types are right; wrong types are the schema checks' findings, so every rule here
+skips values of the wrong type instead of repeating them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from conformance.checks.common import (
+    COUNT_TOKENS,
+    FinalMessage,
+    check,
+    complete_message,
+    endpoint,
+    json_body,
+    request_body,
+    request_tools,
+    short,
+    succeeded,
+)
+from conformance.contract import format_path
+from conformance.model import Exchange, Finding, Severity
+
+# Stop reasons that say the model finished its turn on its own (so no tool call may be pending).
+_FINISHED = ("end_turn", "stop_sequence")
+_INPUT_COUNTS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+_CUMULATIVE = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+_MAX_SCHEMA_ERRORS = 5
+
+
+def _count(value: Any) -> int | None:
+    """An integer token count, or None for anything else (bool included)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _finding(check_name: str, message: str, spec_ref: str, severity: Severity = Severity.FAILURE) -> Finding:
+    return Finding(check=check_name, message=message, spec_ref=spec_ref, severity=severity)
+
+
+def _texts(final: FinalMessage) -> str:
+    return "".join(
+        block["text"] for block in final.content if block.get("type") == "text" and isinstance(block.get("text"), str)
+    )
+
+
+def _code_execution_only(final: FinalMessage) -> bool:
+    """True when every block is a tool call made by code execution (programmatic tool calling).
+
+    Such a message continues a running container: the model generated nothing, and the API
+    reports zero input and output tokens for it.
+    """
+    return bool(final.content) and all(
+        block.get("type") == "tool_use"
+        and isinstance(block.get("caller"), dict)
+        and block["caller"].get("type") not in (None, "direct")
+        for block in final.content
+    )
+
+
+# --------------------------------------------------------------------------- stop_reason
+
+
+@check("semantics.stop-reason")
+def stop_reason(exchange: Exchange) -> list[Finding]:
+    """stop_reason agrees with the content, the stop sequences and max_tokens of the request."""
+    final = complete_message(exchange)
+    if final is None:
+        return []
+    name = "semantics.stop-reason"
+    reason = final.message.get("stop_reason")
+    findings = []
+    if reason is None and not final.streamed:
+        findings.append(
+            _finding(
+                name,
+                "stop_reason is null in a complete message (null only in message_start)",
+                "messages.response.stop_reason",
+            )
+        )
+    tool_names = [block.get("name") for block in final.content if block.get("type") == "tool_use"]
+    if reason == "tool_use" and not tool_names:
+        kinds = [block.get("type") for block in final.content]
+        findings.append(
+            _finding(
+                name,
+                f"stop_reason is 'tool_use' but the content has no tool_use block (block types {kinds})",
+                "messages.response.stop_reason",
+            )
+        )
+    if tool_names and reason in _FINISHED:
+        findings.append(
+            _finding(
+                name,
+                f"the content has tool_use block(s) {tool_names} but stop_reason is {reason!r}; a turn that "
+                "calls a client tool ends with stop_reason 'tool_use'",
+                "messages.response.stop_reason",
+            )
+        )
+    findings.extend(_stop_sequence_findings(exchange, final))
+    findings.extend(_max_tokens_findings(exchange, final))
+    return findings
+
+
+def _stop_sequence_findings(exchange: Exchange, final: FinalMessage) -> list[Finding]:
+    name, clause = "semantics.stop-reason", "messages.request.stop_sequences"
+    reason, sequence = final.message.get("stop_reason"), final.message.get("stop_sequence")
+    if reason != "stop_sequence":
+        if isinstance(sequence, str):
+            return [
+                _finding(
+                    name,
+                    f"stop_sequence is {sequence!r} but stop_reason is {reason!r}; stop_sequence is set only "
+                    "with stop_reason 'stop_sequence'",
+                    clause,
+                )
+            ]
+        return []
+    if not isinstance(sequence, str) or not sequence:
+        return [
+            _finding(
+                name,
+                f"stop_reason is 'stop_sequence' but stop_sequence is {short(sequence)}; "
+                "it must hold the matched sequence",
+                clause,
+            )
+        ]
+    findings = []
+    requested = request_body(exchange).get("stop_sequences")
+    if isinstance(requested, list) and sequence not in requested:
+        findings.append(
+            _finding(
+                name,
+                f"stop_sequence {sequence!r} is not one of the request's stop_sequences {short(requested)}",
+                clause,
+            )
+        )
+    if sequence in _texts(final):
+        findings.append(
+            _finding(
+                name,
+                f"the text contains the stop sequence {sequence!r}; the matched sequence is not part of the output",
+                clause,
+            )
+        )
+    return findings
+
+
+def _max_tokens_findings(exchange: Exchange, final: FinalMessage) -> list[Finding]:
+    limit = _count(request_body(exchange).get("max_tokens"))
+    produced = _count(final.usage.get("output_tokens"))
+    if final.message.get("stop_reason") != "max_tokens" or limit is None or produced is None or produced <= limit:
+        return []
+    return [
+        _finding(
+            "semantics.stop-reason",
+            f"stop_reason is 'max_tokens' but usage.output_tokens {produced} exceeds the request's max_tokens {limit}",
+            "messages.request.max_tokens",
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- usage
+
+
+@check("semantics.usage")
+def usage(exchange: Exchange) -> list[Finding]:
+    """Usage counts the prompt and the output, and a stream's counts only grow."""
+    final = complete_message(exchange)
+    if final is None or not final.usage or _code_execution_only(final):
+        return []
+    name = "semantics.usage"
+    findings = []
+    if final.streamed:
+        start_total = _input_total(final.start_usage or {})
+        if start_total == 0:
+            findings.append(
+                _finding(
+                    name,
+                    f"message_start usage counts no input tokens {short(final.start_usage)}; "
+                    "message_start must carry the prompt's input token count",
+                    "stream.usage",
+                )
+            )
+        findings.extend(_decreasing_counts(final))
+    elif _input_total(final.usage) == 0:
+        findings.append(
+            _finding(
+                name,
+                f"usage counts no input tokens (input_tokens, cache reads and cache writes are all 0) for a "
+                f"non-empty prompt: {short(final.usage)}",
+                "messages.response.usage",
+            )
+        )
+    if final.content and _count(final.usage.get("output_tokens")) == 0:
+        findings.append(
+            _finding(
+                name,
+                f"the content has {len(final.content)} block(s) but usage.output_tokens is 0",
+                "messages.response.usage",
+            )
+        )
+    return findings
+
+
+def _input_total(counts: dict[str, Any]) -> int | None:
+    """input_tokens plus cache reads and writes (input_tokens excludes them), None when input_tokens is no integer."""
+    if _count(counts.get("input_tokens")) is None:
+        return None
+    return sum(_count(counts.get(key)) or 0 for key in _INPUT_COUNTS)
+
+
+def _decreasing_counts(final: FinalMessage) -> list[Finding]:
+    """Counts that go down between message_start and the message_delta events.
+
+    When server-side iterations ran (compaction, advisor: usage carries `iterations`), the
+    top-level counts describe the last iteration, not a running total, so they may go down.
+    """
+    if any(counts.get("iterations") for _, counts in final.usage_trail):
+        return []
+    steps = [("message_start", final.start_usage or {})] + [
+        (f"message_delta event {i}", u) for i, u in final.usage_trail
+    ]
+    findings = []
+    for key in _CUMULATIVE:
+        previous: tuple[str, int] | None = None
+        for label, counts in steps:
+            value = _count(counts.get(key))
+            if value is None:
+                continue
+            if previous is not None and value < previous[1]:
+                findings.append(
+                    _finding(
+                        "semantics.usage",
+                        f"usage.{key} goes down from {previous[1]} ({previous[0]}) to {value} "
+                        f"({label}); stream usage counts are cumulative",
+                        "stream.usage",
+                    )
+                )
+                break
+            previous = (label, value)
+    return findings
+
+
+# --------------------------------------------------------------------------- identity, thinking
+
+
+@check("semantics.identity")
+def identity(exchange: Exchange) -> list[Finding]:
+    """The message has a non-empty id and names a model."""
+    final = complete_message(exchange)
+    if final is None:
+        return []
+    return [
+        _finding("semantics.identity", f"the message {key} is an empty string", "messages.response.message")
+        for key in ("id", "model")
+        if isinstance(final.message.get(key), str) and not final.message[key].strip()
+    ]
+
+
+@check("semantics.thinking-signature")
+def thinking_signature(exchange: Exchange) -> list[Finding]:
+    """Every thinking block of a non-stream message carries a non-empty signature.
+
+    In a stream the signature arrives by signature_delta; stream.grammar judges that instead.
+    """
+    final = complete_message(exchange)
+    if final is None or final.streamed:
+        return []
+    return [
+        _finding(
+            "semantics.thinking-signature",
+            f"thinking block content[{position}] has an empty signature; "
+            "clients must send it back and the API rejects unsigned thinking",
+            "messages.response.thinking",
+        )
+        for position, block in enumerate(final.content)
+        if block.get("type") == "thinking" and block.get("signature") == ""
+    ]
+
+
+# --------------------------------------------------------------------------- tool use
+
+
+@check("semantics.tool-use")
+def tool_use(exchange: Exchange) -> list[Finding]:
+    """Tool calls have unique ids, name declared tools, and carry input valid for the tool's input_schema."""
+    final = complete_message(exchange)
+    if final is None:
+        return []
+    findings = _duplicate_ids(final)
+    tools = request_tools(exchange)
+    for position, block in enumerate(final.content):
+        name = block.get("name")
+        if block.get("type") != "tool_use" or not isinstance(name, str):
+            continue
+        if name not in tools:
+            declared = sorted(tools) if tools else "no tools"
+            findings.append(
+                _finding(
+                    "semantics.tool-use",
+                    f"tool_use content[{position}] calls {name!r}, but the request declared {declared}",
+                    "messages.response.tool_use",
+                )
+            )
+            continue
+        if final.streamed and not _parses_to_object(final.streamed_input(position)):
+            continue  # input not streamed, or not a JSON object: the reassembly check judges it
+        findings.extend(_input_findings(position, block, tools[name]))
+    return findings
+
+
+def _parses_to_object(text: str | None) -> bool:
+    try:
+        return isinstance(json.loads(text or ""), dict)
+    except ValueError:
+        return False
+
+
+def _duplicate_ids(final: FinalMessage) -> list[Finding]:
+    seen: dict[str, int] = {}
+    findings = []
+    for position, block in enumerate(final.content):
+        block_id = block.get("id")
+        if not isinstance(block_id, str):
+            continue
+        if block_id in seen:
+            findings.append(
+                _finding(
+                    "semantics.tool-use",
+                    f"content[{position}] reuses the id {block_id!r} of content[{seen[block_id]}]; "
+                    "tool use ids are unique",
+                    "messages.response.tool_use",
+                )
+            )
+        else:
+            seen[block_id] = position
+    return findings
+
+
+def _input_findings(position: int, block: dict[str, Any], tool: dict[str, Any]) -> list[Finding]:
+    """The input against the tool's input_schema.
+
+    Without `strict: true` the API does not guarantee schema-valid input, so a violation is a
+    note, except an empty input for a tool with required properties: that is dropped arguments.
+    """
+    schema, value = tool.get("input_schema"), block.get("input")
+    if not isinstance(schema, dict) or not isinstance(value, dict):
+        return []
+    try:
+        errors = list(Draft202012Validator(schema).iter_errors(value))[:_MAX_SCHEMA_ERRORS]
+    except SchemaError:
+        return []
+    dropped = value == {} and bool(schema.get("required"))
+    severity = Severity.FAILURE if tool.get("strict") is True or dropped else Severity.NOTE
+    return [
+        _finding(
+            "semantics.tool-use",
+            f"tool_use content[{position}] ({block['name']!r}) {format_path(error.absolute_path, 'input')}: "
+            f"{error.message}",
+            "messages.response.tool_use",
+            severity,
+        )
+        for error in errors
+    ]
+
+
+# --------------------------------------------------------------------------- count_tokens
+
+
+@check("semantics.count-tokens")
+def count_tokens(exchange: Exchange) -> list[Finding]:
+    """count_tokens counts something for a non-empty request."""
+    body = json_body(exchange)
+    if endpoint(exchange) != COUNT_TOKENS or not succeeded(exchange) or not isinstance(body, dict):
+        return []
+    messages = request_body(exchange).get("messages")
+    if _count(body.get("input_tokens")) != 0 or not messages:
+        return []
+    return [
+        _finding(
+            "semantics.count-tokens",
+            f"input_tokens is 0 for a request with {len(messages)} message(s)",
+            "count_tokens.response",
+        )
+    ]

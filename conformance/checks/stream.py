@@ -1,0 +1,398 @@
+"""The stream grammar: an explicit state machine over the SSE events of a Messages stream.
+
+    stream   := ping* message_start body message_delta+ message_stop        (nothing after it)
+              | ... error                                                    (error ends a stream)
+    body     := block*            block i := content_block_start(i) content_block_delta(i)* content_block_stop(i)
+
+with `ping` allowed between any two events, block indexes 0, 1, 2... in order and never
+overlapping, every delta of a type its block takes, and each thinking block signed. Unknown
+event types are tolerated (and noted by stream.unknown-event). Payload fields are the schema
+checks' business; this module judges order and structure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from conformance import contract
+from conformance.checks.common import (
+    Collector,
+    check,
+    describe,
+    is_done_sentinel,
+    response,
+    short,
+    stream_events,
+)
+from conformance.model import Exchange, Finding, Severity, SSEEvent
+
+GRAMMAR = "stream.grammar"
+
+# Which delta types each known block type takes. Block types not listed are tolerated with any delta.
+BLOCK_DELTAS: dict[str, frozenset[str]] = {
+    "text": frozenset({"text_delta", "citations_delta"}),
+    "thinking": frozenset({"thinking_delta", "signature_delta"}),
+    "redacted_thinking": frozenset(),
+    "tool_use": frozenset({"input_json_delta"}),
+    "server_tool_use": frozenset({"input_json_delta"}),
+    "web_search_tool_result": frozenset(),
+}
+# The field that carries each known delta's payload.
+DELTA_PAYLOAD = {
+    "text_delta": "text",
+    "input_json_delta": "partial_json",
+    "thinking_delta": "thinking",
+    "signature_delta": "signature",
+    "citations_delta": "citation",
+}
+
+
+@dataclass
+class _Block:
+    index: int
+    kind: str | None
+    started_at: int
+    stopped_at: int | None = None
+    signatures: int = 0
+    signed_at_start: bool = False
+
+
+class _Grammar:
+    """Feed events in order; collect findings. One instance judges one stream."""
+
+    def __init__(self) -> None:
+        self.out = Collector(GRAMMAR)
+        self.started_at: int | None = None
+        self.before_start: list[tuple[int, SSEEvent]] = []
+        self.blocks: dict[int, _Block] = {}
+        self.open: dict[int, _Block] = {}
+        self.next_index = 0
+        self.message_deltas = 0
+        self.terminal: tuple[int, str] | None = None
+        self.last: tuple[int, SSEEvent] | None = None
+        self.reported_open: set[int] = set()
+
+    # -- entry points -------------------------------------------------------------------------
+
+    def feed(self, index: int, event: SSEEvent) -> None:
+        if is_done_sentinel(event):
+            return  # stream.done-sentinel reports it
+        kind = self._framing(index, event)
+        if kind is None:
+            return
+        self.last = (index, event)
+        if self.terminal is not None:
+            self._after_terminal(index, event, *self.terminal)
+            return
+        if kind == "ping":
+            return
+        if kind == "error":
+            self.terminal = (index, "error")
+            return
+        if kind == "message_start":
+            self._message_start(index)
+            return
+        handler = self._HANDLERS.get(kind)
+        if handler is None:
+            return  # an unknown event type: tolerated
+        if self.started_at is None:
+            self.before_start.append((index, event))
+        handler(self, index, event.json)
+
+    def finish(self, truncated: bool) -> list[Finding]:
+        if self.started_at is None:
+            if self.terminal is None or self.before_start:
+                self.out.add("the stream has no message_start event", "stream.order")
+        elif self.before_start:
+            index, event = self.before_start[0]
+            self.out.add(
+                f"message_start (event {self.started_at}) is not the first event: "
+                f"{describe(index, event)} came before it",
+                "stream.order",
+            )
+        if self.terminal is None and not truncated:
+            last = describe(*self.last) if self.last else "no event"
+            self.out.add(f"the stream ended without message_stop (the last event was {last})", "stream.order")
+        return self.out.findings()
+
+    # -- framing ------------------------------------------------------------------------------
+
+    def _framing(self, index: int, event: SSEEvent) -> str | None:
+        """The payload's type, after checking the event is a JSON object with a type matching its name."""
+        if not isinstance(event.json, dict):
+            reason = event.json_error or f"it is a JSON {type(event.json).__name__}, not an object"
+            self.out.add(
+                f"event {index}: data is not a JSON object ({reason}): {short(event.data, 80)}",
+                "stream.format",
+                key="not-json",
+                where=f"event {index}",
+            )
+            return None
+        kind = event.type
+        if kind is None:
+            self.out.add(
+                f"event {index}: data has no string `type`: {short(event.json, 160)}",
+                "stream.format",
+                key="no-type",
+                where=f"event {index}",
+            )
+            return None
+        if event.event is not None and event.event != kind:
+            self.out.add(
+                f"event {index}: the SSE event name {event.event!r} differs from data.type {kind!r}",
+                "stream.format",
+                key=("name", event.event, kind),
+                where=f"event {index}",
+            )
+        return kind
+
+    def _after_terminal(self, index: int, event: SSEEvent, at: int, what: str) -> None:
+        self.out.add(
+            f"{describe(index, event)} arrives after {what} (event {at}); {what} must be the last event",
+            "stream.error-event" if what == "error" else "stream.order",
+            key="after-terminal",
+            where=f"event {index}",
+        )
+
+    # -- message level ------------------------------------------------------------------------
+
+    def _message_start(self, index: int) -> None:
+        if self.started_at is not None:
+            self.out.add(
+                f"event {index}: a second message_start (the first was event {self.started_at})",
+                "stream.order",
+                key="second-start",
+                where=f"event {index}",
+            )
+            return
+        self.started_at = index
+
+    def _message_delta(self, index: int, payload: dict[str, Any]) -> None:
+        self._require_closed(index, "message_delta")
+        self.message_deltas += 1
+
+    def _message_stop(self, index: int, payload: dict[str, Any]) -> None:
+        if self.message_deltas == 0:
+            self.out.add(f"event {index}: message_stop without any message_delta before it", "stream.order")
+        self._require_closed(index, "message_stop")
+        self.terminal = (index, "message_stop")
+
+    def _require_closed(self, index: int, kind: str) -> None:
+        for block in self.open.values():
+            if block.index not in self.reported_open:
+                self.reported_open.add(block.index)
+                self.out.add(
+                    f"event {index}: {kind} while content block {block.index} (started at event "
+                    f"{block.started_at}) was never stopped",
+                    "stream.block-lifecycle",
+                )
+
+    # -- block level --------------------------------------------------------------------------
+
+    def _block_start(self, index: int, payload: dict[str, Any]) -> None:
+        position = payload.get("index")
+        if not isinstance(position, int):
+            return  # schema.stream-event reports it
+        block_data = payload.get("content_block")
+        kind = block_data.get("type") if isinstance(block_data, dict) else None
+        where = f"event {index}"
+        if self.message_deltas:
+            self.out.add(f"{where}: content_block_start after message_delta", "stream.order", key="start-after-delta")
+        if position in self.blocks:
+            self.out.add(
+                f"{where}: content block {position} starts again (it started at event "
+                f"{self.blocks[position].started_at}); each index starts once",
+                "stream.block-lifecycle",
+                key=("restart", position),
+                where=where,
+            )
+            return
+        for other in self.open.values():
+            self.out.add(
+                f"{where}: content block {position} starts while block {other.index} (started at event "
+                f"{other.started_at}) is still open; blocks must not overlap",
+                "stream.block-lifecycle",
+                key=("overlap", other.index),
+            )
+        if position != self.next_index:
+            self.out.add(
+                f"{where}: content block index {position} where {self.next_index} was expected "
+                "(indexes start at 0 and go up by one)",
+                "stream.block-lifecycle",
+                key=("index", position),
+            )
+        block = _Block(position, kind if isinstance(kind, str) else None, index)
+        block.signed_at_start = isinstance(block_data, dict) and bool(block_data.get("signature"))
+        self.blocks[position] = self.open[position] = block
+        self.next_index = max(self.next_index, position + 1)
+
+    def _block_delta(self, index: int, payload: dict[str, Any]) -> None:
+        block = self._known_block(index, payload, "content_block_delta")
+        if block is None:
+            return
+        delta = payload.get("delta")
+        if not isinstance(delta, dict):
+            return  # schema.stream-event reports it
+        kind = delta.get("type")
+        if kind == "signature_delta":
+            block.signatures += 1
+        allowed = BLOCK_DELTAS.get(block.kind or "")
+        if allowed is None or kind not in DELTA_PAYLOAD or kind in allowed:
+            return  # unknown block or delta types are tolerated
+        payload_field = DELTA_PAYLOAD[kind]
+        empty = f" with an empty {payload_field}" if delta.get(payload_field) in ("", None) else ""
+        takes = ", ".join(sorted(allowed)) or "no deltas"
+        self.out.add(
+            f"event {index}: {kind}{empty} on {block.kind} block {block.index}; a {block.kind} block takes {takes}",
+            "stream.delta-type",
+            key=("delta-type", block.index, kind),
+            where=f"event {index}",
+        )
+
+    def _block_stop(self, index: int, payload: dict[str, Any]) -> None:
+        block = self._known_block(index, payload, "content_block_stop")
+        if block is None:
+            return
+        block.stopped_at = index
+        del self.open[block.index]
+        if block.kind == "thinking" and block.signatures == 0 and not block.signed_at_start:
+            self.out.add(
+                f"event {index}: thinking block {block.index} stopped without a signature_delta "
+                "(and its content_block_start had no signature)",
+                "stream.thinking-signature",
+            )
+        elif block.kind == "thinking" and block.signatures > 1:
+            self.out.add(
+                f"event {index}: thinking block {block.index} got {block.signatures} signature_delta events; "
+                "a thinking block gets exactly one",
+                "stream.thinking-signature",
+            )
+
+    def _known_block(self, index: int, payload: dict[str, Any], kind: str) -> _Block | None:
+        """The open block an event refers to, or None (after reporting why) when there is none."""
+        position = payload.get("index")
+        if not isinstance(position, int):
+            return None  # schema.stream-event reports it
+        block = self.blocks.get(position)
+        where = f"event {index}"
+        if block is None:
+            self.out.add(
+                f"{where}: {kind} for content block {position}, which was never started",
+                "stream.block-lifecycle",
+                key=("unstarted", position, kind),
+                where=where,
+            )
+            return None
+        if block.stopped_at is not None:
+            self.out.add(
+                f"{where}: {kind} for content block {position} after its content_block_stop (event {block.stopped_at})",
+                "stream.block-lifecycle",
+                key=("stopped", position, kind),
+                where=where,
+            )
+            return None
+        return block
+
+    _HANDLERS = {
+        "content_block_start": _block_start,
+        "content_block_delta": _block_delta,
+        "content_block_stop": _block_stop,
+        "message_delta": _message_delta,
+        "message_stop": _message_stop,
+    }
+
+
+@check("stream.grammar")
+def grammar(exchange: Exchange) -> list[Finding]:
+    """The events follow the stream grammar (see the module docstring)."""
+    events = stream_events(exchange)
+    if events is None:
+        return []
+    if not events:
+        return [Finding(check=GRAMMAR, message="the stream has no events", spec_ref="stream.format")]
+    machine = _Grammar()
+    for index, event in enumerate(events):
+        machine.feed(index, event)
+    return machine.finish(truncated=bool(response(exchange).truncated))
+
+
+@check("stream.done-sentinel")
+def done_sentinel(exchange: Exchange) -> list[Finding]:
+    """No OpenAI-style `data: [DONE]`: an Anthropic stream ends with message_stop."""
+    events = stream_events(exchange) or []
+    sentinels = [index for index, event in enumerate(events) if is_done_sentinel(event)]
+    if not sentinels:
+        return []
+    return [
+        Finding(
+            check="stream.done-sentinel",
+            message=f"event {sentinels[0]}: `data: [DONE]` (an OpenAI sentinel) in an Anthropic stream; "
+            "the stream must end with message_stop and nothing after it"
+            + (f" ({len(sentinels)} sentinels)" if len(sentinels) > 1 else ""),
+            spec_ref="stream.no-done-sentinel",
+        )
+    ]
+
+
+@check("stream.unknown-event")
+def unknown_events(exchange: Exchange) -> list[Finding]:
+    """Unknown event types are tolerated; each one is noted once."""
+    known = contract.discriminated_types("StreamEvent")
+    collector = Collector("stream.unknown-event")
+    for index, event in enumerate(stream_events(exchange) or []):
+        if event.type is not None and event.type not in known:
+            collector.add(
+                f"{describe(index, event)}: unknown event type {event.type!r} (tolerated: clients must ignore it)",
+                "stream.unknown-events",
+                key=event.type,
+                where=f"event {index}",
+                severity=Severity.NOTE,
+            )
+    return collector.findings()
+
+
+@check("stream.truncated")
+def truncated(exchange: Exchange) -> list[Finding]:
+    """The suite stopped reading because a bound was hit (too long, too many events, too slow)."""
+    res = response(exchange)
+    if res.events is None or not res.truncated:
+        return []
+    return [
+        Finding(
+            check="stream.truncated",
+            message=f"the stream was cut off by the suite after {len(res.events)} events: {res.truncated}",
+            spec_ref="stream.format",
+        )
+    ]
+
+
+@check("stream.block-start")
+def block_start(exchange: Exchange) -> list[Finding]:
+    """A block starts empty (text "", thinking "", tool input {}) and gets its content from deltas.
+
+    Clients that render deltas (or concatenate them onto an empty block) lose whatever a start
+    event carries. Missing fields are schema.stream-event's findings.
+    """
+    collector = Collector("stream.block-start")
+    for index, event in enumerate(stream_events(exchange) or []):
+        if event.type != "content_block_start" or not isinstance(event.json.get("content_block"), dict):
+            continue
+        block = event.json["content_block"]
+        field = _START_FIELDS.get(block.get("type"))
+        if field is None:
+            continue
+        value = block.get(field)
+        if value in ("", {}) or not isinstance(value, (str, dict)):
+            continue
+        collector.add(
+            f"event {index}: {block['type']} block {event.json.get('index')} starts with {field} {short(value, 80)}; "
+            f"it must start empty and receive its content in deltas",
+            "stream.block-lifecycle",
+            key=("non-empty", block["type"]),
+            where=f"event {index}",
+        )
+    return collector.findings()
+
+
+_START_FIELDS = {"text": "text", "thinking": "thinking", "tool_use": "input", "server_tool_use": "input"}

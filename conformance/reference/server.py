@@ -1,0 +1,93 @@
+"""Running the reference server: in a background thread on a free loopback port, or in the foreground."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from conformance.reference.app import create_app
+
+LOOPBACK = "127.0.0.1"
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+
+class ReferenceServer:
+    """Serve an ASGI app (by default the reference app) on 127.0.0.1 from a background thread.
+
+    `start()` returns once the server accepts connections; `base_url` is then
+    `http://127.0.0.1:<port>`. `stop()` shuts it down and waits for the thread.
+    """
+
+    def __init__(self, app: ASGIApp | None = None, api_key: str | None = None) -> None:
+        self.app = app if app is not None else create_app(api_key)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._port: int | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("the reference server is not running")
+        return f"http://{LOOPBACK}:{self._port}"
+
+    def start(self) -> ReferenceServer:
+        if self._thread is not None:
+            return self
+        # IPPROTO_TCP (not 0) so that asyncio sets TCP_NODELAY on accepted connections.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((LOOPBACK, 0))
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._port = sock.getsockname()[1]
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="conformance-reference-server", daemon=True
+        )
+        self._thread.start()
+        self._wait_until_started(sock)
+        return self
+
+    def _wait_until_started(self, sock: socket.socket) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        assert self._server is not None and self._thread is not None
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                sock.close()
+                self._reset()
+                raise RuntimeError("the reference server did not start")
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(STOP_TIMEOUT)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(STOP_TIMEOUT)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._server = None
+        self._thread = None
+        self._port = None
+
+    def __enter__(self) -> ReferenceServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def serve_forever(host: str = LOOPBACK, port: int = 8765, api_key: str | None = None) -> None:
+    """Run the reference server in the foreground until interrupted (`conformance serve`)."""
+    print(f"Reference server listening on http://{host}:{port} (Ctrl+C to stop)", flush=True)
+    uvicorn.run(create_app(api_key), host=host, port=port, log_level="warning", access_log=False, lifespan="off")

@@ -1,0 +1,138 @@
+"""Progress and summary on the terminal while a run goes.
+
+Lines are built as rich Text, never markup: ids and messages may contain "[...]" or, coming from
+the endpoint under test, terminal control sequences, which are shown escaped instead of obeyed.
+Colour is left to rich's detection, so CI logs (not a terminal) get plain text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from conformance import __version__
+from conformance.model import CaseResult, Outcome, RunReport, TargetInfo
+from conformance.report.json_report import headline, run_seconds
+from conformance.report.junit import finding_line
+
+STYLES: dict[Outcome, str] = {
+    Outcome.PASSED: "green",
+    Outcome.FAILED: "bold red",
+    Outcome.DEVIATION: "dark_orange",
+    Outcome.UNSUPPORTED: "light_slate_grey",
+    Outcome.SKIPPED: "bright_black",
+    Outcome.ERROR: "bold magenta",
+}
+_GATED = (Outcome.FAILED, Outcome.ERROR)
+_LABEL_WIDTH = max(len(outcome.value) for outcome in Outcome)
+_INDENT = "      "
+# C0 (but newline), DEL and C1 controls: ESC alone would let an endpoint drive the terminal.
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _safe(text: str) -> str:
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def _outcome_label(outcome: Outcome) -> Text:
+    return Text(outcome.value.upper().ljust(_LABEL_WIDTH), style=STYLES[outcome])
+
+
+class ConsoleReporter:
+    """Prints one line per finished case with a "[n/total]" counter, then a summary.
+
+    Holds its own counters (no globals), so several reporters can live in one process; it is
+    meant to be called from the runner's event loop thread.
+    """
+
+    def __init__(self, console: Console | None = None, verbose: bool = False) -> None:
+        self.console = console if console is not None else Console(highlight=False)
+        self.verbose = verbose
+        self._total = 0
+        self._done = 0
+
+    def _print(self, text: Text) -> None:
+        # soft_wrap: long ids and URLs stay whole lines that the terminal (or CI log viewer) wraps.
+        self.console.print(text, soft_wrap=True, highlight=False)
+
+    def _print_details(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            for part in _safe(line).splitlines() or [""]:
+                self._print(Text(_INDENT + part))
+
+    def start(self, target: TargetInfo, total: int) -> None:
+        """Announce the run: what is tested and how many cases."""
+        self._total = total
+        self._done = 0
+        title = Text.assemble(("conformance ", "bold"), (__version__, "bold"), " -> ", (_safe(target.base_url), "cyan"))
+        if target.reference:
+            title.append(" (embedded reference server)", style="dim")
+        self._print(title)
+        facts = [f"provider {target.provider or '-'}", f"model {target.model or '-'}", f"{total} cases"]
+        self._print(Text(_safe(", ".join(facts)), style="dim"))
+
+    def case_done(self, result: CaseResult) -> None:
+        """One line for a finished case; why it failed on the next lines."""
+        self._done += 1
+        width = len(str(max(self._total, self._done)))
+        line = Text.assemble(
+            (f"[{self._done:>{width}}/{self._total}]", "dim"),
+            " ",
+            _outcome_label(result.outcome),
+            " ",
+            _safe(result.id),
+            (f"  {result.duration:.2f}s", "dim"),
+        )
+        self._print(line)
+        if self.verbose:
+            details = [f"reason: {result.reason}"] if result.reason else []
+            details += [finding_line(finding) for finding in result.findings]
+            details += [f"transport error: {e.error}" for e in result.exchanges if e.error]
+            self._print_details(details)
+        elif result.outcome in _GATED:
+            self._print_details([headline(result) or result.outcome.value])
+
+    def finish(self, report: RunReport, paths: dict[str, Path]) -> None:
+        """The summary: counts and cost, the failing cases, where the reports are."""
+        summary = report.summary()
+        console = self.console
+        console.print()
+        table = Table(title="Summary", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        table.add_column("Outcome")
+        table.add_column("Cases", justify="right")
+        for outcome in Outcome:
+            count = summary[outcome.value]
+            table.add_row(Text(outcome.value, style=STYLES[outcome] if count else "dim"), str(count))
+        table.add_row(Text("total", style="bold"), Text(str(len(report.results)), style="bold"))
+        table.add_section()
+        table.add_row("requests", f"{summary['requests']:,} of {report.planned_requests:,} planned")
+        table.add_row("input tokens", f"{summary['input_tokens']:,}")
+        table.add_row(
+            "output tokens", f"{summary['output_tokens']:,} of at most {report.planned_max_output_tokens:,} planned"
+        )
+        console.print(table)
+
+        failing = sorted((r for r in report.results if r.outcome in _GATED), key=lambda r: r.id)
+        if failing:
+            console.print()
+            self._print(Text(f"Failing cases ({len(failing)}):", style="bold"))
+            for result in failing:
+                self._print(Text.assemble("  ", _outcome_label(result.outcome), " ", _safe(result.id)))
+                self._print_details([headline(result) or result.outcome.value])
+
+        if paths:
+            console.print()
+            self._print(Text("Reports:", style="bold"))
+            for kind, path in paths.items():
+                self._print(Text.assemble(f"  {kind:<6}", (_safe(str(path)), "cyan")))
+
+        console.print()
+        counts = ", ".join(f"{summary[o.value]} {o.value}" for o in Outcome if summary[o.value])
+        verdict = ("FAIL", "bold red") if failing else ("PASS", "bold green")
+        self._print(Text.assemble(verdict, f"  {counts or 'no cases'} in {run_seconds(report):.1f}s"))

@@ -1,0 +1,214 @@
+"""report.html: one self-contained page (inline CSS and JS, nothing fetched) to read a run.
+
+Exchange bodies, headers and even finding messages come from the endpoint under test, so they are
+untrusted: the template autoescapes everything, and the page carries a Content-Security-Policy
+that allows only its own inline script (by hash) and loads nothing from anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import jinja2
+import markupsafe
+
+from conformance.model import CaseResult, Exchange, Outcome, Response, RunReport, SSEEvent
+from conformance.report.json_report import headline, parse_timestamp, run_seconds
+
+# Characters of one body (or of one stream's event data, all events together) put on the page.
+# Beyond this a browser struggles; report.json keeps everything.
+DISPLAY_LIMIT = 200_000
+
+_GATED = (Outcome.FAILED, Outcome.ERROR)
+
+
+@dataclass
+class Shown:
+    """A piece of text as displayed: possibly cut to the display limit, with its full length."""
+
+    text: str
+    total: int
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.text) < self.total
+
+    @classmethod
+    def of(cls, text: str, limit: int = DISPLAY_LIMIT) -> Shown:
+        return cls(text[:limit], len(text))
+
+
+@dataclass
+class EventView:
+    index: int
+    t: float
+    event: str | None
+    data: Shown
+    json_error: str | None
+
+
+@dataclass
+class ResponseView:
+    status: int
+    phrase: str
+    headers: dict[str, str]
+    elapsed: float
+    first_byte: float | None
+    truncated: str | None
+    body: Shown | None = None
+    events: list[EventView] | None = None
+    hidden_events: int = 0
+
+
+@dataclass
+class ExchangeView:
+    step: int
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: Shown | None
+    response: ResponseView | None
+    error: str | None
+
+
+@dataclass
+class CaseView:
+    result: CaseResult
+    headline: str
+    exchanges: list[ExchangeView] = field(default_factory=list)
+
+    @property
+    def search_text(self) -> str:
+        """What the page's text filter matches against."""
+        return " ".join((self.result.id, self.result.feature, self.result.title)).lower()
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _events(events: list[SSEEvent]) -> tuple[list[EventView], int]:
+    """The events to display, within one shared display budget, and how many did not fit."""
+    budget = DISPLAY_LIMIT
+    shown: list[EventView] = []
+    for index, event in enumerate(events):
+        if budget <= 0:
+            return shown, len(events) - index
+        data = Shown.of(event.data, budget)
+        budget -= len(data.text)
+        shown.append(EventView(index, event.t, event.event, data, event.json_error))
+    return shown, 0
+
+
+def _response_view(response: Response) -> ResponseView:
+    try:
+        phrase = http.HTTPStatus(response.status).phrase
+    except ValueError:
+        phrase = ""
+    view = ResponseView(
+        status=response.status,
+        phrase=phrase,
+        headers=response.headers,
+        elapsed=response.elapsed,
+        first_byte=response.first_byte,
+        truncated=response.truncated,
+    )
+    if response.events is not None:
+        view.events, view.hidden_events = _events(response.events)
+    elif response.json is not None:
+        view.body = Shown.of(_pretty(response.json))
+    elif response.text:
+        view.body = Shown.of(response.text)
+    return view
+
+
+def _exchange_view(exchange: Exchange) -> ExchangeView:
+    request = exchange.request
+    if request.raw_body is not None:
+        body: Shown | None = Shown.of(request.raw_body)
+    elif request.body is not None:
+        body = Shown.of(_pretty(request.body))
+    else:
+        body = None
+    return ExchangeView(
+        step=exchange.step,
+        method=request.method,
+        url=request.url,
+        headers=request.headers,
+        body=body,
+        response=_response_view(exchange.response) if exchange.response is not None else None,
+        error=exchange.error,
+    )
+
+
+def _case_view(result: CaseResult) -> CaseView:
+    return CaseView(
+        result=result,
+        headline=headline(result),
+        exchanges=[_exchange_view(exchange) for exchange in result.exchanges],
+    )
+
+
+def _ordered(results: list[CaseResult]) -> list[CaseResult]:
+    """Failed and error cases first, then the rest; each group by id."""
+    return sorted(results, key=lambda r: (r.outcome not in _GATED, r.id))
+
+
+def _csp_hash(script: str) -> markupsafe.Markup:
+    """The CSP source expression allowing exactly this inline script (base64 never needs escaping)."""
+    digest = hashlib.sha256(str(script).encode("utf-8")).digest()
+    return markupsafe.Markup("'sha256-" + base64.b64encode(digest).decode("ascii") + "'")
+
+
+def _seconds(value: float) -> str:
+    if value >= 60:
+        minutes, seconds = divmod(value, 60)
+        return f"{int(minutes)} min {seconds:.0f} s"
+    return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
+
+
+def _timestamp(value: str) -> str:
+    parsed: datetime | None = parse_timestamp(value)
+    if parsed is None:
+        return value
+    return parsed.strftime("%Y-%m-%d %H:%M:%S") + (f" {parsed.tzname()}" if parsed.tzinfo else "")
+
+
+def _environment() -> jinja2.Environment:
+    # Autoescape is forced on: select_autoescape would not recognise the ".html.j2" name.
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("conformance.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["csp_hash"] = _csp_hash
+    env.filters["seconds"] = _seconds
+    env.filters["timestamp"] = _timestamp
+    env.filters["number"] = lambda value: f"{value:,}"
+    return env
+
+
+def render_html(report: RunReport) -> str:
+    """The report.html document as text."""
+    summary = report.summary()
+    total = len(report.results)
+    failing = summary[Outcome.FAILED.value] + summary[Outcome.ERROR.value]
+    template = _environment().get_template("report.html.j2")
+    return template.render(
+        report=report,
+        target=report.target,
+        summary=summary,
+        total=total,
+        failing=failing,
+        outcomes=[(outcome.value, summary[outcome.value]) for outcome in Outcome],
+        duration=run_seconds(report),
+        cases=[_case_view(result) for result in _ordered(report.results)],
+    )

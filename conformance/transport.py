@@ -1,0 +1,204 @@
+"""Sending requests and recording what comes back, within bounds, with secrets redacted.
+
+Every exchange is recorded whatever happens: a hostile endpoint (garbage SSE, an endless stream,
+a huge body, silence) ends in a recorded, truncated exchange that the checks judge, and an
+unreachable one in an exchange with `error` set. Nothing here raises for the endpoint's sake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from conformance.model import Exchange, Request, Response
+from conformance.sse import SSEParser, parse_json_payload
+
+REDACTED = "[REDACTED]"
+# Headers that carry credentials, whatever their value.
+SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "api-key", "x-goog-api-key"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one exchange, so that no endpoint can hang or flood the suite."""
+
+    timeout: float = 60.0
+    connect_timeout: float = 10.0
+    max_silence: float = 30.0
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_events: int = 20_000
+
+
+@dataclass
+class Redactor:
+    """Replaces every known secret, and every credential header, before anything is stored."""
+
+    secrets: list[str] = field(default_factory=list)
+
+    def text(self, value: str) -> str:
+        for secret in self.secrets:
+            if secret and secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+
+    def headers(self, headers: dict[str, str]) -> dict[str, str]:
+        clean = {}
+        for name, value in headers.items():
+            if name.lower() in SECRET_HEADERS:
+                scheme, _, rest = value.partition(" ")
+                value = f"{scheme} {REDACTED}" if rest and scheme.lower() in ("bearer", "basic") else REDACTED
+            clean[name] = self.text(value)
+        return clean
+
+    def json(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.json(item) for item in value]
+        if isinstance(value, dict):
+            return {self.text(key): self.json(item) for key, item in value.items()}
+        return value
+
+    def exchange(self, exchange: Exchange) -> Exchange:
+        """Redact an exchange in place (request, response, events, error) and return it."""
+        request = exchange.request
+        request.headers = self.headers(request.headers)
+        request.url = self.text(request.url)
+        request.body = self.json(request.body)
+        if request.raw_body is not None:
+            request.raw_body = self.text(request.raw_body)
+        response = exchange.response
+        if response is not None:
+            response.headers = self.headers(response.headers)
+            response.text = self.text(response.text)
+            response.json = self.json(response.json)
+            for event in response.events or []:
+                event.data = self.text(event.data)
+                event.json = self.json(event.json)
+        if exchange.error:
+            exchange.error = self.text(exchange.error)
+        return exchange
+
+
+@dataclass
+class _Progress:
+    """What has been read so far; kept outside the reading task so a deadline loses nothing."""
+
+    response: Response | None = None
+    body: bytearray = field(default_factory=bytearray)
+    parser: SSEParser | None = None
+
+
+def _is_event_stream(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() == "text/event-stream"
+
+
+class Transport:
+    """An httpx client that turns requests into recorded, bounded, redacted exchanges."""
+
+    def __init__(self, limits: Limits | None = None, redactor: Redactor | None = None) -> None:
+        self.limits = limits or Limits()
+        self.redactor = redactor or Redactor()
+        timeout = httpx.Timeout(self.limits.max_silence, connect=self.limits.connect_timeout)
+        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
+
+    async def __aenter__(self) -> Transport:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def send(self, request: Request, step: int = 0) -> Exchange:
+        """Send one request; always return an Exchange (never raise for the endpoint's sake)."""
+        if request.raw_body is not None:
+            content = request.raw_body.encode()
+        elif request.body is not None:
+            content = json.dumps(request.body, ensure_ascii=False).encode()
+        else:
+            content = None
+        progress = _Progress()
+        started = time.monotonic()
+        exchange = Exchange(request=request, step=step)
+        try:
+            await asyncio.wait_for(self._read(request, content, progress, started), self.limits.timeout)
+        except asyncio.TimeoutError:
+            if progress.response is None:
+                exchange.error = f"timeout: no response within {self.limits.timeout:g} s"
+            else:
+                progress.response.truncated = f"the response did not end within {self.limits.timeout:g} s"
+        except httpx.ReadTimeout:
+            if progress.response is None:
+                exchange.error = f"timeout: no response headers within {self.limits.max_silence:g} s"
+            else:
+                progress.response.truncated = f"no bytes for {self.limits.max_silence:g} s (max silence)"
+        except httpx.ConnectError as exc:
+            exchange.error = f"connection failed: {exc or type(exc).__name__}"
+        except httpx.ConnectTimeout:
+            exchange.error = f"connection timed out after {self.limits.connect_timeout:g} s"
+        except httpx.HTTPError as exc:
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if progress.response is None:
+                exchange.error = f"transport error: {detail}"
+            else:
+                progress.response.truncated = f"the connection broke while reading: {detail}"
+        if progress.response is not None:
+            self._finish(progress, time.monotonic() - started)
+            exchange.response = progress.response
+        return self.redactor.exchange(exchange)
+
+    async def _read(self, request: Request, content: bytes | None, progress: _Progress, started: float) -> None:
+        async with self._client.stream(request.method, request.url, headers=request.headers, content=content) as r:
+            headers = {}
+            for name, value in r.headers.multi_items():
+                name = name.lower()
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            response = Response(status=r.status_code, headers=headers)
+            progress.response = response
+            if _is_event_stream(headers.get("content-type", "")):
+                response.events = []
+                progress.parser = SSEParser()
+            async for chunk in r.aiter_bytes():
+                now = time.monotonic() - started
+                if response.first_byte is None:
+                    response.first_byte = now
+                if not self._take(progress, chunk, now):
+                    return
+
+    def _take(self, progress: _Progress, chunk: bytes, now: float) -> bool:
+        """Keep a chunk within the bounds; False once a bound is hit (reading stops)."""
+        response = progress.response
+        assert response is not None
+        room = self.limits.max_body_bytes - len(progress.body)
+        if len(chunk) > room:
+            progress.body.extend(chunk[:room])
+            response.truncated = f"the body exceeded {self.limits.max_body_bytes} bytes"
+            chunk = chunk[:room]
+        else:
+            progress.body.extend(chunk)
+        if progress.parser is not None and response.events is not None:
+            response.events.extend(progress.parser.feed(chunk, now))
+            if len(response.events) > self.limits.max_events:
+                del response.events[self.limits.max_events :]
+                response.truncated = f"the stream exceeded {self.limits.max_events} events"
+        return response.truncated is None
+
+    @staticmethod
+    def _finish(progress: _Progress, elapsed: float) -> None:
+        response = progress.response
+        assert response is not None
+        response.elapsed = elapsed
+        response.text = progress.body.decode("utf-8", errors="replace")
+        if progress.parser is not None:
+            if progress.parser.pending and response.truncated is None:
+                response.truncated = "the stream ended in the middle of an event"
+            return
+        if response.text.strip():
+            response.json, _ = parse_json_payload(response.text)

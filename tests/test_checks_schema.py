@@ -1,0 +1,209 @@
+"""Schema checks: bodies and event payloads against the contract."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.model import Severity
+from tests.exchanges import (
+    assert_clean,
+    block_start,
+    check,
+    count_tokens_exchange,
+    delta,
+    error_body,
+    error_exchange,
+    message,
+    message_exchange,
+    only_finding,
+    replace,
+    stream_exchange,
+    text_block,
+    text_stream,
+    thinking_block,
+    tool_message,
+    tool_request_body,
+    usage,
+)
+
+
+def test_a_valid_message_has_no_findings():
+    assert_clean(message_exchange())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {key: value for key, value in message(stop_reason="pause_turn").items() if key != "stop_details"},
+        message(stop_reason="model_context_window_exceeded"),
+        message(stop_reason="refusal", stop_details={"type": "refusal", "category": "cyber", "explanation": None}),
+        message([]),  # an empty content array is legal
+        message(container={"id": "container_011CYVPF4iP8oD6Vsz1NhVih", "expires_at": "2026-02-25T20:07:37Z"}),
+        message(usage=usage(output_tokens_details={"thinking_tokens": 28}, iterations=[{"type": "message"}])),
+        message(usage={"input_tokens": 20, "output_tokens": 10}),  # 2024: no cache fields at all
+        message(context_management={"applied_edits": []}),  # unknown top-level keys
+        message([thinking_block(), text_block("ALPHA", citations=None)]),
+        message([{"type": "mcp_tool_use", "id": "mcptoolu_01", "name": "echo", "server_name": "s", "input": {}}]),
+    ],
+    ids=["pause_turn-without-stop_details", "context-window", "refusal", "empty", "container", "usage-extras",
+         "old-usage", "extra-key", "thinking", "unknown-block"],
+)  # fmt: skip
+def test_real_message_variants_validate(body):
+    assert check("schema.message", message_exchange(body)) == []
+
+
+def test_a_wrong_type_names_its_json_path():
+    body = message([text_block(5)])
+    finding = only_finding(message_exchange(body), "schema.message", "messages.response.content")
+    assert finding.message == "body.content[0].text: 5 is not of type 'string'"
+
+
+def test_a_missing_key_is_reported_at_the_root():
+    body = message()
+    del body["usage"]
+    finding = only_finding(message_exchange(body), "schema.message", "messages.response.message")
+    assert finding.message == "body: 'usage' is a required property"
+
+
+@pytest.mark.parametrize(("stop_reason", "expected"), [("stop", "'stop' is not one of"), (7, "7 is not of type")])
+def test_stop_reason_outside_the_enum(stop_reason, expected):
+    finding = only_finding(
+        message_exchange(message(stop_reason=stop_reason)), "schema.message", "messages.response.stop_reason"
+    )
+    assert finding.message.startswith(f"body.stop_reason: {expected}")
+
+
+def test_usage_problems_cite_the_usage_clause():
+    body = message(usage=usage(input_tokens="21"))
+    finding = only_finding(message_exchange(body), "schema.message", "messages.response.usage")
+    assert finding.message == "body.usage.input_tokens: '21' is not of type 'integer'"
+
+
+def test_citation_problems_inside_a_nullable_list_are_precise():
+    body = message(
+        [text_block("Paris", citations=[{"type": "char_location", "cited_text": "Paris", "document_index": 0}])]
+    )
+    found = check("schema.message", message_exchange(body))
+    assert {f.spec_ref for f in found} == {"messages.response.citations"}
+    assert [f.message for f in found] == [
+        "body.content[0].citations[0]: 'start_char_index' is a required property",
+        "body.content[0].citations[0]: 'end_char_index' is a required property",
+    ]
+
+
+def test_a_tool_use_block_needs_an_object_input():
+    body = tool_message({"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": '{"city": "Paris"}'})
+    exchange = message_exchange(body, request_body=tool_request_body())
+    finding = only_finding(exchange, "schema.message", "messages.response.tool_use")
+    assert finding.message == "body.content[1].input: '{\"city\": \"Paris\"}' is not of type 'object'"
+
+
+def test_a_2xx_body_that_is_not_json():
+    exchange = message_exchange(text="<html>upstream ok</html>")
+    finding = only_finding(exchange, "schema.message", "messages.response.message")
+    assert finding.message == "the HTTP 200 body is not JSON: '<html>upstream ok</html>'"
+
+
+def test_an_error_body_with_a_2xx_status():
+    finding = only_finding(message_exchange(error_body()), "schema.message", "errors.status-map")
+    assert finding.message.startswith("HTTP 200 carries an error body")
+
+
+# --------------------------------------------------------------------------- count_tokens, errors
+
+
+def test_count_tokens_body():
+    assert_clean(count_tokens_exchange())
+    finding = only_finding(
+        count_tokens_exchange({"input_tokens": "14"}), "schema.count-tokens", "count_tokens.response"
+    )
+    assert finding.message == "body.input_tokens: '14' is not of type 'integer'"
+
+
+def test_count_tokens_body_missing_its_key():
+    finding = only_finding(count_tokens_exchange({"tokens": 14}), "schema.count-tokens", "count_tokens.response")
+    assert finding.message == "body: 'input_tokens' is a required property"
+
+
+def test_error_body_with_an_unknown_error_type():
+    exchange = error_exchange(400, error_body("error"))
+    finding = only_finding(exchange, "schema.error", "errors.envelope")
+    assert finding.message.startswith("body.error.type: 'error' is not one of ['invalid_request_error'")
+
+
+def test_error_body_with_a_non_string_message():
+    body = {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": {"detail": "bad"}},
+        "request_id": None,
+    }
+    finding = only_finding(error_exchange(400, body), "schema.error", "errors.envelope")
+    assert finding.message == "body.error.message: {'detail': 'bad'} is not of type 'string'"
+
+
+def test_request_too_large_is_a_valid_error_type():
+    assert_clean(error_exchange(413, error_body("request_too_large", "Request exceeds the maximum size")))
+
+
+# --------------------------------------------------------------------------- stream events
+
+
+def test_stream_event_payloads_are_validated():
+    events = replace(text_stream(), 3, {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta"}})
+    finding = only_finding(stream_exchange(events), "schema.stream-event", "stream.delta-type")
+    assert finding.message == "event 3 (content_block_delta): data.delta: 'text' is a required property"
+
+
+def test_the_message_of_message_start_is_validated():
+    events = text_stream()
+    events[0]["message"]["usage"]["output_tokens"] = -1
+    finding = only_finding(stream_exchange(events), "schema.stream-event", "messages.response.usage")
+    assert finding.message == (
+        "event 0 (message_start): data.message.usage.output_tokens: -1 is less than the minimum of 0"
+    )
+
+
+def test_message_delta_usage_needs_output_tokens():
+    events = text_stream()
+    events[6]["usage"] = {"input_tokens": 21}
+    finding = only_finding(stream_exchange(events), "schema.stream-event", "stream.usage")
+    assert finding.message == "event 6 (message_delta): data.usage: 'output_tokens' is a required property"
+
+
+def test_repeated_event_problems_are_folded_into_one_finding():
+    bad = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "content": "x"}}
+    events = [*text_stream()[:3], bad, bad, bad, *text_stream()[5:]]
+    finding = only_finding(stream_exchange(events), "schema.stream-event", "stream.delta-type")
+    assert finding.message.endswith("(and 2 more like it, the last at event 5)")
+
+
+# --------------------------------------------------------------------------- unknown types (notes)
+
+
+def test_unknown_block_types_are_noted():
+    body = message([{"type": "output_text", "text": "ALPHA"}])
+    finding = only_finding(message_exchange(body), "schema.unknown-type", "messages.response.content")
+    assert finding.severity is Severity.NOTE
+    assert finding.message == "content[0]: content block type 'output_text' is not in the contract (tolerated)"
+
+
+def test_unknown_delta_and_citation_types_in_streams_are_noted():
+    events = replace(
+        text_stream(),
+        3,
+        delta(0, "citations_delta", {"type": "video_location", "cited_text": "x"}),
+        delta(0, "emphasis_delta", "AL"),
+    )
+    found = check("schema.unknown-type", stream_exchange(events))
+    assert [(f.spec_ref, f.severity) for f in found] == [
+        ("messages.response.citations", Severity.NOTE),
+        ("stream.delta-type", Severity.NOTE),
+    ]
+    assert "citation type 'video_location'" in found[0].message
+    assert "event 4 (content_block_delta): delta type 'emphasis_delta'" in found[1].message
+
+
+def test_block_types_in_stream_starts_are_noted():
+    events = replace(text_stream(), 1, block_start(0, {"type": "output_text", "text": ""}))
+    finding = only_finding(stream_exchange(events), "schema.unknown-type", "messages.response.content")
+    assert "content block type 'output_text'" in finding.message

@@ -1,0 +1,257 @@
+"""Semantic checks: what the values of a complete message mean, given the request."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.model import Severity
+from tests.exchanges import (
+    WEATHER_TOOL,
+    assert_clean,
+    check,
+    count_tokens_exchange,
+    message,
+    message_delta,
+    message_exchange,
+    message_start,
+    messages_body,
+    only_finding,
+    replace,
+    stream_exchange,
+    text_block,
+    text_stream,
+    thinking_block,
+    tool_message,
+    tool_request_body,
+    tool_stream,
+    tool_use_block,
+    usage,
+)
+
+STOP = "semantics.stop-reason"
+USAGE = "semantics.usage"
+TOOLS = "semantics.tool-use"
+
+
+def _tool_exchange(body, tools=None, **request_overrides):
+    return message_exchange(body, request_body=tool_request_body(tools=tools or [WEATHER_TOOL], **request_overrides))
+
+
+def test_a_tool_call_has_no_findings():
+    assert_clean(_tool_exchange(tool_message()))
+
+
+# --------------------------------------------------------------------------- stop_reason
+
+
+def test_stop_reason_tool_use_needs_a_tool_use_block():
+    finding = only_finding(message_exchange(message(stop_reason="tool_use")), STOP, "messages.response.stop_reason")
+    assert finding.message == "stop_reason is 'tool_use' but the content has no tool_use block (block types ['text'])"
+
+
+@pytest.mark.parametrize("reason", ["end_turn", "stop_sequence"])
+def test_a_tool_call_that_claims_the_turn_finished(reason):
+    body = tool_message()
+    body.update(stop_reason=reason, stop_sequence="###" if reason == "stop_sequence" else None)
+    finding = only_finding(_tool_exchange(body, stop_sequences=["###"]), STOP, "messages.response.stop_reason")
+    assert finding.message.startswith(
+        f"the content has tool_use block(s) ['get_weather'] but stop_reason is '{reason}'"
+    )
+
+
+@pytest.mark.parametrize("reason", ["max_tokens", "pause_turn"])
+def test_a_tool_call_may_be_cut_or_paused(reason):
+    body = tool_message()
+    body["stop_reason"] = reason
+    assert check(STOP, _tool_exchange(body)) == []
+
+
+def test_a_null_stop_reason_in_a_complete_message():
+    finding = only_finding(message_exchange(message(stop_reason=None)), STOP, "messages.response.stop_reason")
+    assert "stop_reason is null in a complete message" in finding.message
+
+
+def test_a_matched_stop_sequence_is_clean():
+    body = message([text_block("def pelican():\n    return 1\n")], stop_reason="stop_sequence", stop_sequence="```")
+    assert_clean(message_exchange(body, request_body=messages_body(stop_sequences=["```"])))
+
+
+@pytest.mark.parametrize(
+    ("stop_sequence", "text", "expected"),
+    [
+        (None, "ALPHA", "stop_reason is 'stop_sequence' but stop_sequence is None"),
+        ("END", "ALPHA", "stop_sequence 'END' is not one of the request's stop_sequences ['###']"),
+        ("###", "ALPHA ###", "the text contains the stop sequence '###'"),
+    ],
+    ids=["null", "not-requested", "in-text"],
+)
+def test_stop_sequence_rules(stop_sequence, text, expected):
+    body = message([text_block(text)], stop_reason="stop_sequence", stop_sequence=stop_sequence)
+    exchange = message_exchange(body, request_body=messages_body(stop_sequences=["###"]))
+    finding = only_finding(exchange, STOP, "messages.request.stop_sequences")
+    assert finding.message.startswith(expected)
+
+
+def test_a_stop_sequence_without_stop_reason_stop_sequence():
+    body = message(stop_sequence="###")
+    finding = only_finding(message_exchange(body), STOP, "messages.request.stop_sequences")
+    assert finding.message.startswith("stop_sequence is '###' but stop_reason is 'end_turn'")
+
+
+@pytest.mark.parametrize(("output_tokens", "findings"), [(64, 0), (65, 1)])
+def test_max_tokens_bounds_the_output(output_tokens, findings):
+    body = message(stop_reason="max_tokens", usage=usage(output_tokens=output_tokens))
+    found = check(STOP, message_exchange(body, request_body=messages_body(max_tokens=64)))
+    assert len(found) == findings
+    if findings:
+        assert found[0].spec_ref == "messages.request.max_tokens"
+        assert (
+            found[0].message
+            == "stop_reason is 'max_tokens' but usage.output_tokens 65 exceeds the request's max_tokens 64"
+        )
+
+
+def test_stop_reason_of_a_stream_is_judged_on_the_reassembled_message():
+    events = replace(text_stream(), 6, message_delta("tool_use"))
+    finding = only_finding(stream_exchange(events), STOP, "messages.response.stop_reason")
+    assert finding.message.startswith("stop_reason is 'tool_use' but the content has no tool_use block")
+
+
+# --------------------------------------------------------------------------- usage
+
+
+def test_usage_without_input_tokens():
+    finding = only_finding(message_exchange(message(usage=usage(input_tokens=0))), USAGE, "messages.response.usage")
+    assert finding.message.startswith("usage counts no input tokens")
+
+
+def test_a_fully_cached_prompt_counts_as_input():
+    body = message(usage=usage(input_tokens=0, cache_read_input_tokens=2048))
+    assert check(USAGE, message_exchange(body)) == []
+
+
+def test_content_without_output_tokens():
+    finding = only_finding(message_exchange(message(usage=usage(output_tokens=0))), USAGE, "messages.response.usage")
+    assert finding.message == "the content has 1 block(s) but usage.output_tokens is 0"
+
+
+def test_an_empty_answer_may_count_no_output():
+    assert check(USAGE, message_exchange(message([], usage=usage(output_tokens=0)))) == []
+
+
+def test_a_programmatic_tool_call_reports_zero_usage():
+    """Real traffic: a tool call made by code execution continues a container and counts nothing."""
+    block = tool_use_block()
+    block["caller"] = {"type": "code_execution_20260120", "tool_id": "srvtoolu_017SzB73BSitzNFo1Xb3bq7S"}
+    body = message([block], stop_reason="tool_use", usage={"input_tokens": 0, "output_tokens": 0})
+    assert_clean(_tool_exchange(body))
+
+
+def test_message_start_must_count_the_prompt():
+    """Bug pattern 20: zeros in message_start usage."""
+    events = replace(text_stream(), 0, message_start(input_tokens=0))
+    finding = only_finding(stream_exchange(events), USAGE, "stream.usage")
+    assert finding.message.startswith("message_start usage counts no input tokens")
+
+
+def test_stream_usage_is_cumulative():
+    events = text_stream()
+    events[0] = message_start(output_tokens=5)
+    events[6] = message_delta(output_tokens=3)
+    finding = only_finding(stream_exchange(events), USAGE, "stream.usage")
+    assert finding.message == (
+        "usage.output_tokens goes down from 5 (message_start) to 3 (message_delta event 6); "
+        "stream usage counts are cumulative"
+    )
+
+
+def test_usage_with_iterations_describes_the_last_iteration():
+    """Real traffic (compaction): message_delta counts may be lower than message_start's."""
+    events = replace(text_stream(), 6, message_delta(input_tokens=18, iterations=[{"type": "compaction"}]))
+    assert check(USAGE, stream_exchange(events)) == []
+
+
+# --------------------------------------------------------------------------- identity, thinking
+
+
+@pytest.mark.parametrize("key", ["id", "model"])
+def test_id_and_model_are_not_empty(key):
+    finding = only_finding(message_exchange(message(**{key: ""})), "semantics.identity", "messages.response.message")
+    assert finding.message == f"the message {key} is an empty string"
+
+
+def test_thinking_needs_a_signature():
+    """Bug pattern 24."""
+    body = message([thinking_block(signature=""), text_block("ALPHA")])
+    finding = only_finding(message_exchange(body), "semantics.thinking-signature", "messages.response.thinking")
+    assert finding.message.startswith("thinking block content[0] has an empty signature")
+
+
+def test_signed_thinking_is_clean():
+    assert_clean(message_exchange(message([thinking_block(), text_block("ALPHA")])))
+
+
+# --------------------------------------------------------------------------- tool use
+
+
+def test_tool_use_ids_are_unique():
+    body = tool_message(tool_use_block(), tool_use_block({"city": "Rome"}))
+    finding = only_finding(_tool_exchange(body), TOOLS, "messages.response.tool_use")
+    assert finding.message.startswith("content[2] reuses the id 'toolu_01A09q90qw90lq917835lq9' of content[1]")
+
+
+def test_tool_use_must_name_a_declared_tool():
+    finding = only_finding(
+        _tool_exchange(tool_message(tool_use_block(name="get_time"))), TOOLS, "messages.response.tool_use"
+    )
+    assert finding.message == "tool_use content[1] calls 'get_time', but the request declared ['get_weather']"
+
+
+def test_tool_use_without_any_declared_tool():
+    finding = only_finding(message_exchange(tool_message()), TOOLS, "messages.response.tool_use")
+    assert finding.message.endswith("but the request declared no tools")
+
+
+def test_versioned_tools_are_declared_by_name():
+    memory = {"type": "memory_20250818", "name": "memory"}
+    body = tool_message(tool_use_block({"command": "view", "path": "/memories"}, name="memory"))
+    assert check(TOOLS, _tool_exchange(body, tools=[memory])) == []
+
+
+def test_input_against_a_strict_tool_schema_is_a_failure():
+    tool = {**WEATHER_TOOL, "strict": True}
+    finding = only_finding(_tool_exchange(tool_message(tool_use_block({"city": 7})), tools=[tool]), TOOLS,
+                           "messages.response.tool_use")  # fmt: skip
+    assert finding.severity is Severity.FAILURE
+    assert finding.message == "tool_use content[1] ('get_weather') input.city: 7 is not of type 'string'"
+
+
+def test_input_against_a_non_strict_tool_schema_is_a_note():
+    finding = only_finding(_tool_exchange(tool_message(tool_use_block({"city": "Paris", "unit": "k"}))), TOOLS,
+                           "messages.response.tool_use")  # fmt: skip
+    assert finding.severity is Severity.NOTE
+    assert "input.unit: 'k' is not one of ['c', 'f']" in finding.message
+
+
+def test_empty_input_for_required_properties_is_a_failure():
+    """Bug pattern 14 in a non-stream response: the arguments were dropped."""
+    finding = only_finding(_tool_exchange(tool_message(tool_use_block({}))), TOOLS, "messages.response.tool_use")
+    assert finding.severity is Severity.FAILURE
+    assert finding.message == "tool_use content[1] ('get_weather') input: 'city' is a required property"
+
+
+def test_streamed_tool_input_is_validated():
+    events = tool_stream(("", '{"city": 7}'))
+    exchange = stream_exchange(events, request_body=tool_request_body(tools=[{**WEATHER_TOOL, "strict": True}]))
+    finding = only_finding(exchange, TOOLS, "messages.response.tool_use")
+    assert finding.message == "tool_use content[1] ('get_weather') input.city: 7 is not of type 'string'"
+
+
+# --------------------------------------------------------------------------- count_tokens
+
+
+def test_count_tokens_counts_something():
+    finding = only_finding(
+        count_tokens_exchange({"input_tokens": 0}), "semantics.count-tokens", "count_tokens.response"
+    )
+    assert finding.message == "input_tokens is 0 for a request with 1 message(s)"

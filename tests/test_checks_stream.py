@@ -1,0 +1,335 @@
+"""The stream grammar and the other stream checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.model import Severity
+from tests.exchanges import (
+    MESSAGE_STOP,
+    PING,
+    assert_clean,
+    block_start,
+    block_stop,
+    check,
+    delta,
+    message_delta,
+    message_start,
+    only_finding,
+    replace,
+    sse,
+    stream_exchange,
+    text_stream,
+    thinking_stream,
+    tool_request_body,
+    tool_stream,
+)
+
+GRAMMAR = "stream.grammar"
+
+
+@pytest.mark.parametrize("events", [text_stream(), tool_stream(), thinking_stream()], ids=["text", "tool", "thinking"])
+def test_well_formed_streams_have_no_findings(events):
+    assert_clean(stream_exchange(events, request_body=tool_request_body()))
+
+
+def test_pings_are_allowed_anywhere_even_before_message_start():
+    events = text_stream()
+    events = [PING, events[0], PING, events[1], events[3], PING, *events[4:-1], PING, events[-1]]
+    assert_clean(stream_exchange(events))
+
+
+def test_events_without_event_lines_are_fine():
+    assert_clean(stream_exchange([sse(payload, name=None) for payload in text_stream()]))
+
+
+def test_redacted_thinking_and_server_tool_results_arrive_whole():
+    events = [
+        message_start(),
+        block_start(0, {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix/LafPsn4a"}),
+        block_stop(0),
+        block_start(1, {"type": "text", "text": ""}),
+        delta(1, "text_delta", "ALPHA"),
+        block_stop(1),
+        message_delta(),
+        MESSAGE_STOP,
+    ]
+    assert_clean(stream_exchange(events))
+
+
+def test_unknown_block_types_take_any_delta():
+    events = [
+        message_start(),
+        block_start(0, {"type": "compaction", "content": None}),
+        delta(0, "compaction_delta", "The user asked for one word."),
+        block_stop(0),
+        message_delta(),
+        MESSAGE_STOP,
+    ]
+    assert_clean(stream_exchange(events))
+
+
+# --------------------------------------------------------------------------- framing
+
+
+def test_event_name_must_equal_data_type():
+    events = replace(text_stream(), 3, sse(delta(0, "text_delta", "AL"), name="message"))
+    finding = only_finding(stream_exchange(events), GRAMMAR, "stream.format")
+    assert "event 3: the SSE event name 'message' differs from data.type 'content_block_delta'" in finding.message
+
+
+def test_data_that_is_not_json_is_a_finding():
+    events = replace(text_stream(), 3, sse(None, name="content_block_delta", data="{'text': 'AL'}"))
+    finding = only_finding(stream_exchange(events), GRAMMAR, "stream.format")
+    assert finding.message.startswith("event 3: data is not a JSON object (not JSON:")
+
+
+def test_data_without_type_is_a_finding():
+    events = replace(text_stream(), 3, sse({"index": 0, "delta": {"type": "text_delta", "text": "AL"}}, name=None))
+    finding = only_finding(stream_exchange(events), GRAMMAR, "stream.format")
+    assert "event 3: data has no string `type`" in finding.message
+
+
+def test_a_stream_without_events_is_a_finding():
+    finding = only_finding(stream_exchange([]), GRAMMAR, "stream.format")
+    assert finding.message == "the stream has no events"
+
+
+# --------------------------------------------------------------------------- message order
+
+
+def test_duplicate_message_start_is_a_finding():
+    events = text_stream()
+    finding = only_finding(stream_exchange([events[0], *events]), GRAMMAR, "stream.order")
+    assert finding.message == "event 1: a second message_start (the first was event 0)"
+
+
+def test_message_start_must_come_first():
+    events = text_stream()
+    events = [events[1], events[0], *events[2:]]
+    finding = only_finding(stream_exchange(events), GRAMMAR, "stream.order")
+    assert "message_start (event 1) is not the first event: event 0 (content_block_start)" in finding.message
+
+
+def test_a_stream_without_message_start_is_a_finding():
+    finding = only_finding(stream_exchange(text_stream()[1:]), GRAMMAR, "stream.order")
+    assert finding.message == "the stream has no message_start event"
+
+
+def test_message_stop_needs_a_message_delta_before_it():
+    events = [e for e in text_stream() if e["type"] != "message_delta"]
+    finding = only_finding(stream_exchange(events), GRAMMAR, "stream.order")
+    assert "message_stop without any message_delta" in finding.message
+
+
+def test_nothing_may_follow_message_stop():
+    events = [*text_stream(), PING, block_start(1, {"type": "text", "text": ""})]
+    finding = only_finding(stream_exchange(events), GRAMMAR, "stream.order")
+    assert finding.message.startswith("event 8 (ping) arrives after message_stop (event 7)")
+    assert "(and 1 more like it, the last at event 9)" in finding.message
+
+
+def test_a_stream_that_ends_without_message_stop_is_a_finding():
+    finding = only_finding(stream_exchange(text_stream()[:-1]), GRAMMAR, "stream.order")
+    assert finding.message == "the stream ended without message_stop (the last event was event 6 (message_delta))"
+
+
+def test_content_block_after_message_delta_is_a_finding():
+    events = text_stream()
+    late = [block_start(1, {"type": "text", "text": ""}), delta(1, "text_delta", "!"), block_stop(1)]
+    found = check(GRAMMAR, stream_exchange([*events[:-1], *late, events[-1]]))
+    assert [(f.spec_ref, f.message) for f in found] == [
+        ("stream.order", "event 7: content_block_start after message_delta")
+    ]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_a_stream_may_end_with_an_error_event():
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    assert_clean(stream_exchange([*text_stream()[:4], error]))
+
+
+def test_an_error_event_may_be_the_only_event():
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    assert_clean(stream_exchange([error]))
+
+
+def test_nothing_may_follow_an_error_event():
+    error = {"type": "error", "error": {"type": "api_error", "message": "Internal server error"}}
+    events = [*text_stream()[:4], error, *text_stream()[4:]]
+    finding = only_finding(stream_exchange(events), GRAMMAR, "stream.error-event")
+    assert finding.message.startswith("event 5 (content_block_delta) arrives after error (event 4)")
+
+
+# --------------------------------------------------------------------------- block lifecycle
+
+
+def test_message_delta_before_content_block_stop_is_a_finding():
+    """Bug pattern 1: the last block is never stopped before message_delta."""
+    events = replace(text_stream(), 5)
+    found = check(GRAMMAR, stream_exchange(events))
+    assert [(f.spec_ref, f.message) for f in found] == [
+        (
+            "stream.block-lifecycle",
+            "event 5: message_delta while content block 0 (started at event 1) was never stopped",
+        )
+    ]
+
+
+def test_delta_for_a_block_never_started_is_a_finding():
+    """Bug pattern 2: content_block_start missing."""
+    events = replace(text_stream(), 1)
+    found = check(GRAMMAR, stream_exchange(events))
+    assert [f.spec_ref for f in found] == ["stream.block-lifecycle", "stream.block-lifecycle"]
+    assert found[0].message == (
+        "event 2: content_block_delta for content block 0, which was never started "
+        "(and 1 more like it, the last at event 3)"
+    )
+    assert found[1].message == "event 4: content_block_stop for content block 0, which was never started"
+
+
+def test_overlapping_blocks_are_a_finding():
+    """Bug pattern 3: a thinking block starts while the text block is still open."""
+    events = [
+        message_start(),
+        block_start(0, {"type": "text", "text": ""}),
+        delta(0, "text_delta", "Let me think."),
+        block_start(1, {"type": "thinking", "thinking": "", "signature": ""}),
+        delta(1, "thinking_delta", "Hmm."),
+        delta(1, "signature_delta", "c2ln"),
+        block_stop(1),
+        block_stop(0),
+        message_delta(),
+        MESSAGE_STOP,
+    ]
+    finding = only_finding(stream_exchange(events), GRAMMAR, "stream.block-lifecycle")
+    assert "event 3: content block 1 starts while block 0 (started at event 1) is still open" in finding.message
+
+
+def test_restarting_an_index_is_a_finding():
+    events = text_stream()
+    events = [*events[:5], block_start(0, {"type": "text", "text": ""}), block_stop(0), *events[5:]]
+    found = check(GRAMMAR, stream_exchange(events))
+    assert [f.spec_ref for f in found] == ["stream.block-lifecycle", "stream.block-lifecycle"]
+    assert found[0].message.startswith("event 5: content block 0 starts again (it started at event 1)")
+    assert found[1].message == "event 7: content_block_stop for content block 0 after its content_block_stop (event 6)"
+
+
+@pytest.mark.parametrize("first_index", [1, 5])
+def test_indexes_start_at_zero_and_go_up_by_one(first_index):
+    events = [
+        message_start(),
+        block_start(first_index, {"type": "text", "text": ""}),
+        delta(first_index, "text_delta", "ALPHA"),
+        block_stop(first_index),
+        message_delta(),
+        MESSAGE_STOP,
+    ]
+    finding = only_finding(stream_exchange(events), GRAMMAR, "stream.block-lifecycle")
+    assert f"content block index {first_index} where 0 was expected" in finding.message
+
+
+# --------------------------------------------------------------------------- delta types
+
+
+def test_thinking_delta_in_a_text_block_is_a_finding():
+    """Bug pattern 4."""
+    events = replace(text_stream(), 3, delta(0, "thinking_delta", "hmm"))
+    finding = only_finding(stream_exchange(events), GRAMMAR, "stream.delta-type")
+    assert finding.message == (
+        "event 3: thinking_delta on text block 0; a text block takes citations_delta, text_delta"
+    )
+
+
+def test_empty_input_json_delta_in_a_text_block_is_a_finding():
+    """Bug pattern 15: an empty payload of the wrong kind."""
+    events = replace(text_stream(), 4, delta(0, "input_json_delta", ""))
+    finding = only_finding(stream_exchange(events), GRAMMAR, "stream.delta-type")
+    assert "event 4: input_json_delta with an empty partial_json on text block 0" in finding.message
+
+
+def test_text_delta_in_a_tool_use_block_is_a_finding():
+    events = replace(tool_stream(), 6, delta(1, "text_delta", '{"city": '))
+    finding = only_finding(stream_exchange(events), GRAMMAR, "stream.delta-type")
+    assert "text_delta on tool_use block 1; a tool_use block takes input_json_delta" in finding.message
+
+
+def test_delta_after_the_block_stopped_is_a_finding():
+    events = text_stream()
+    events = [*events[:6], delta(0, "text_delta", "late"), *events[6:]]
+    finding = only_finding(stream_exchange(events), GRAMMAR, "stream.block-lifecycle")
+    assert "event 6: content_block_delta for content block 0 after its content_block_stop (event 5)" in finding.message
+
+
+# --------------------------------------------------------------------------- thinking signatures
+
+
+def test_thinking_block_without_signature_delta_is_a_finding():
+    events = replace(thinking_stream(), 3)
+    finding = only_finding(stream_exchange(events), GRAMMAR, "stream.thinking-signature")
+    assert "thinking block 0 stopped without a signature_delta" in finding.message
+
+
+def test_two_signature_deltas_are_a_finding():
+    events = thinking_stream()
+    events = [*events[:4], events[3], *events[4:]]
+    finding = only_finding(stream_exchange(events), GRAMMAR, "stream.thinking-signature")
+    assert "got 2 signature_delta events" in finding.message
+
+
+def test_a_signature_in_the_start_event_is_enough():
+    events = replace(thinking_stream(), 1, block_start(0, {"type": "thinking", "thinking": "", "signature": "c2ln"}))
+    events = replace(events, 3)
+    assert check(GRAMMAR, stream_exchange(events)) == []
+
+
+# --------------------------------------------------------------------------- the other stream checks
+
+
+def test_done_sentinel_is_its_own_finding():
+    """Bug pattern 8: `data: [DONE]` after message_stop."""
+    exchange = stream_exchange([*text_stream(), sse(None, name=None, data="[DONE]")])
+    finding = only_finding(exchange, "stream.done-sentinel", "stream.no-done-sentinel")
+    assert finding.message.startswith("event 8: `data: [DONE]`")
+    assert check(GRAMMAR, exchange) == []
+
+
+def test_unknown_event_types_are_notes_not_failures():
+    events = [*text_stream()[:5], {"type": "content_block_annotation", "index": 0}, *text_stream()[5:]]
+    exchange = stream_exchange(events)
+    finding = only_finding(exchange, "stream.unknown-event", "stream.unknown-events")
+    assert finding.severity is Severity.NOTE
+    assert "unknown event type 'content_block_annotation'" in finding.message
+    assert_clean(exchange)
+
+
+def test_a_truncated_stream_is_a_finding_and_not_also_a_missing_message_stop():
+    exchange = stream_exchange(text_stream()[:4], truncated="max_events (4) reached")
+    finding = only_finding(exchange, "stream.truncated", "stream.format")
+    assert finding.message == "the stream was cut off by the suite after 4 events: max_events (4) reached"
+    assert check(GRAMMAR, exchange) == []
+
+
+@pytest.mark.parametrize(
+    ("position", "start", "field"),
+    [
+        (1, block_start(0, {"type": "text", "text": "AL"}), "text 'AL'"),
+        (4, block_start(1, {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}),
+         "input {'city': 'Paris'}"),
+    ],
+    ids=["text", "tool_use"],
+)  # fmt: skip
+def test_blocks_must_start_empty(position, start, field):
+    exchange = stream_exchange(replace(tool_stream(), position, start), request_body=tool_request_body())
+    finding = only_finding(exchange, "stream.block-start", "stream.block-lifecycle")
+    assert f"starts with {field}" in finding.message
+
+
+def test_missing_text_in_a_text_block_start_is_a_schema_finding():
+    """Bug pattern 11: the consumer's KeyError; the schema requires `text`."""
+    exchange = stream_exchange(replace(text_stream(), 1, block_start(0, {"type": "text"})))
+    finding = only_finding(exchange, "schema.stream-event", "messages.response.content")
+    assert finding.message == "event 1 (content_block_start): data.content_block: 'text' is a required property"
+    assert check("stream.block-start", exchange) == []
