@@ -37,7 +37,9 @@ EXPECT_KEYS = frozenset(
     }
 )
 REQUEST_KEYS = frozenset({"endpoint", "method", "headers", "auth", "body", "raw_body"})
-CASE_KEYS = frozenset({"id", "title", "feature", "spec", "tier", "optional", "request", "expect", "steps", "notes"})
+CASE_KEYS = frozenset(
+    {"id", "title", "feature", "spec", "tier", "optional", "requires", "request", "expect", "steps", "notes"}
+)
 
 
 class CaseError(ValueError):
@@ -72,6 +74,8 @@ class Case:
     steps: tuple[Step, ...]
     title: str = ""
     optional: bool = False
+    # Capabilities the target must claim for the case to apply (vision, thinking...).
+    requires: frozenset[str] = frozenset()
     source: str = ""
 
     @property
@@ -145,6 +149,9 @@ def _case(path: Path, raw: Any) -> Case:
     else:
         raw_steps = [{"request": raw.get("request"), "expect": raw.get("expect", {})}]
     steps = tuple(_step(f"{where} step {i}", s) for i, s in enumerate(raw_steps))
+    requires = raw.get("requires", [])
+    if not isinstance(requires, list) or not all(isinstance(name, str) for name in requires):
+        raise CaseError(f"{where}: 'requires' must be a list of capability names")
     return Case(
         id=raw["id"],
         feature=raw["feature"],
@@ -153,6 +160,7 @@ def _case(path: Path, raw: Any) -> Case:
         steps=steps,
         title=raw.get("title", ""),
         optional=bool(raw.get("optional", False)),
+        requires=frozenset(requires),
         source=str(path),
     )
 

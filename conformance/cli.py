@@ -32,6 +32,13 @@ def _header(value: str) -> tuple[str, str]:
     return name.strip().lower(), rest.strip()
 
 
+def _names(value: str) -> frozenset[str]:
+    names = frozenset(name.strip() for name in value.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of names")
+    return names
+
+
 def _positive(kind: type) -> object:
     def parse(value: str) -> object:
         try:
@@ -90,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME:VALUE",
         help="extra header sent with every request (repeatable)",
+    )
+    target.add_argument(
+        "--capabilities",
+        type=_names,
+        metavar="LIST",
+        help="comma-separated capabilities the target claims (e.g. count_tokens,vision,thinking); cases that "
+        "need another one are skipped (default: all)",
     )
     selection = run.add_argument_group("selection")
     selection.add_argument(
@@ -211,6 +225,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 anthropic_version=args.anthropic_version,
                 extra_headers=dict(args.header),
                 reference=args.base_url is None,
+                capabilities=args.capabilities,
             )
         except TargetError as exc:
             raise UsageError(str(exc)) from None

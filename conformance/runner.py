@@ -1,5 +1,4 @@
-"""Plan -> execute -> results. The runner sends, records and hands exchanges to the checks;
-it never judges anything itself."""
+"""Plan -> execute -> results. The runner sends and records; conformance.judge gives the verdict."""
 
 from __future__ import annotations
 
@@ -10,11 +9,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from conformance import __version__
-from conformance.accumulate import final_message
 from conformance.cases import Case, CaseError, Step, resolve
-from conformance.checks import run_checks
-from conformance.checks.expect import check_expectations
-from conformance.model import CaseResult, Exchange, Finding, Outcome, Request, RunReport, Severity
+from conformance.judge import case_result, judge, step_history, step_refused
+from conformance.model import CaseResult, Exchange, Outcome, Request, RunReport
 from conformance.target import Target, TargetError
 from conformance.transport import Limits, Redactor, Transport
 
@@ -38,42 +35,6 @@ def build_request(target: Target, step: Step, history: list[dict[str, Any]]) -> 
     )
 
 
-def decide(case: Case, findings: list[Finding], exchanges: list[Exchange]) -> tuple[Outcome, str]:
-    """The verdict on a case from its exchanges and findings (see the verdict table)."""
-    broken = next((exchange for exchange in exchanges if exchange.error), None)
-    if broken is not None:
-        return Outcome.ERROR, broken.error or "no response"
-    failures = [f for f in findings if f.severity is Severity.FAILURE]
-    if not failures:
-        return Outcome.PASSED, ""
-    if case.optional and _refused_cleanly(failures, exchanges):
-        return Outcome.UNSUPPORTED, "the target refused this optional feature with a clean Anthropic error"
-    if all(f.deviation for f in failures):
-        return Outcome.DEVIATION, "; ".join(sorted({f.deviation or "" for f in failures}))
-    return Outcome.FAILED, failures[0].message
-
-
-def _refused_cleanly(failures: list[Finding], exchanges: list[Exchange]) -> bool:
-    """A 4xx whose only fault is being a refusal: the status expectation, nothing about its shape."""
-    last = exchanges[-1].response if exchanges else None
-    if last is None or not 400 <= last.status < 500:
-        return False
-    return all(f.check == "expect.status" for f in failures)
-
-
-def _usage_tokens(exchanges: list[Exchange]) -> tuple[int, int]:
-    input_tokens = output_tokens = 0
-    for exchange in exchanges:
-        if exchange.request.url.split("?")[0].endswith("/count_tokens"):
-            continue
-        message = final_message(exchange.response)
-        usage = message.get("usage") if message else None
-        if isinstance(usage, dict):
-            input_tokens += usage.get("input_tokens") if isinstance(usage.get("input_tokens"), int) else 0
-            output_tokens += usage.get("output_tokens") if isinstance(usage.get("output_tokens"), int) else 0
-    return input_tokens, output_tokens
-
-
 class Runner:
     """Runs cases against one target with bounded concurrency; steps of a case run in order."""
 
@@ -93,56 +54,26 @@ class Runner:
         return list(await asyncio.gather(*(one(case) for case in cases)))
 
     async def run_case(self, case: Case) -> CaseResult:
+        """Send the case's steps in order and judge what came back."""
         started = time.monotonic()
+        missing = case.requires - self.target.capabilities if self.target.capabilities is not None else set()
+        if missing:
+            return case_result(case, Outcome.SKIPPED, f"the target does not claim: {', '.join(sorted(missing))}")
         exchanges: list[Exchange] = []
-        findings: list[Finding] = []
-        history: list[dict[str, Any]] = []
         for index, step in enumerate(case.steps):
             try:
-                request = build_request(self.target, step, history)
+                request = build_request(self.target, step, step_history(exchanges))
             except (CaseError, TargetError) as exc:
-                return self._result(case, Outcome.ERROR, str(exc), findings, exchanges, started)
+                return case_result(case, Outcome.ERROR, f"step {index} could not be built: {exc}", exchanges=exchanges)
             exchange = await self.transport.send(request, step=index)
             exchanges.append(exchange)
-            if exchange.error:
-                break
-            step_findings = run_checks(exchange) + check_expectations(exchange, step.expect, case.spec, history)
-            findings.extend(step_findings)
-            message = final_message(exchange.response)
-            history.append({"message": message, "response": exchange.response.json if exchange.response else None})
-            if any(f.check == "expect.status" for f in step_findings):
+            if exchange.error or step_refused(step, exchange):
                 break  # later steps build on this answer, which is not what they need
-        outcome, reason = decide(case, findings, exchanges)
-        return self._result(case, outcome, reason, findings, exchanges, started)
-
-    def _result(
-        self,
-        case: Case,
-        outcome: Outcome,
-        reason: str,
-        findings: list[Finding],
-        exchanges: list[Exchange],
-        started: float,
-    ) -> CaseResult:
-        input_tokens, output_tokens = _usage_tokens(exchanges)
-        return CaseResult(
-            id=case.id,
-            feature=case.feature,
-            outcome=outcome,
-            findings=findings,
-            exchanges=exchanges,
-            tier=case.tier,
-            spec_ref=case.spec,
-            title=case.title,
-            reason=reason,
-            duration=time.monotonic() - started,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-        )
+        return judge(case, exchanges, duration=time.monotonic() - started)
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 async def run_suite(

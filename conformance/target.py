@@ -34,6 +34,8 @@ class Target:
     anthropic_version: str = DEFAULT_VERSION
     extra_headers: dict[str, str] = field(default_factory=dict)
     reference: bool = False
+    # What the target claims to support (vision, thinking...); None claims everything.
+    capabilities: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.base_url)

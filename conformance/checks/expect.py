@@ -24,9 +24,9 @@ def check_expectations(
     def fail(key: str, message: str) -> None:
         findings.append(Finding(check=f"expect.{key}", message=message, spec_ref=spec_ref))
 
-    status_problem = _status_problem(expect.get("status", 200), response.status, _error_message(response.json))
-    if status_problem:
-        fail("status", status_problem)
+    wrong_status = status_problem(expect.get("status", 200), response.status, _error_message(response.json))
+    if wrong_status:
+        fail("status", wrong_status)
         return findings  # nothing else about the body is meaningful
     if "error_type" in expect:
         actual = _error_type(response.json)
@@ -50,7 +50,8 @@ def check_expectations(
     return findings
 
 
-def _status_problem(wanted: Any, status: int, error: str | None) -> str | None:
+def status_problem(wanted: Any, status: int, error: str | None) -> str | None:
+    """Why `status` is not one of the wanted ones (ints or classes like "4xx"), or None."""
     options = wanted if isinstance(wanted, list) else [wanted]
     for option in options:
         if isinstance(option, int) and option == status:

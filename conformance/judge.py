@@ -1,0 +1,105 @@
+"""From a case and its recorded exchanges to a verdict. Pure: no I/O, so a recorded run can be
+judged again offline (`conformance recheck`) by exactly the code that judged it live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.accumulate import final_message
+from conformance.cases import Case, Step
+from conformance.checks import run_checks
+from conformance.checks.expect import check_expectations, status_problem
+from conformance.model import CaseResult, Exchange, Finding, Outcome, Severity
+
+
+def step_history(exchanges: list[Exchange]) -> list[dict[str, Any]]:
+    """What later steps may refer to: each step's final message and JSON body."""
+    return [
+        {"message": final_message(e.response), "response": e.response.json if e.response else None} for e in exchanges
+    ]
+
+
+def step_refused(step: Step, exchange: Exchange) -> bool:
+    """True when the answer's status is not what the step expects: later steps cannot build on it."""
+    response = exchange.response
+    return response is None or status_problem(step.expect.get("status", 200), response.status, None) is not None
+
+
+def findings_for(case: Case, exchanges: list[Exchange]) -> list[Finding]:
+    """Every contract check on every exchange, plus each step's own expectations."""
+    findings: list[Finding] = []
+    history = step_history(exchanges)
+    for exchange in exchanges:
+        if exchange.error or exchange.step >= len(case.steps):
+            continue
+        findings.extend(run_checks(exchange))
+        findings.extend(check_expectations(exchange, case.steps[exchange.step].expect, case.spec, history))
+    return findings
+
+
+def decide(case: Case, findings: list[Finding], exchanges: list[Exchange]) -> tuple[Outcome, str]:
+    """The verdict on a case from its exchanges and findings (see the verdict table)."""
+    broken = next((exchange for exchange in exchanges if exchange.error), None)
+    if broken is not None:
+        return Outcome.ERROR, broken.error or "no response"
+    failures = [f for f in findings if f.severity is Severity.FAILURE]
+    if not failures:
+        return Outcome.PASSED, ""
+    if case.optional and _refused_cleanly(failures, exchanges):
+        return Outcome.UNSUPPORTED, "the target refused this optional feature with a clean Anthropic error"
+    if all(f.deviation for f in failures):
+        return Outcome.DEVIATION, "; ".join(sorted({f.deviation or "" for f in failures}))
+    return Outcome.FAILED, failures[0].message
+
+
+def _refused_cleanly(failures: list[Finding], exchanges: list[Exchange]) -> bool:
+    """A 4xx whose only fault is being a refusal: the status expectation, nothing about its shape."""
+    last = exchanges[-1].response if exchanges else None
+    if last is None or not 400 <= last.status < 500:
+        return False
+    return all(f.check == "expect.status" for f in failures)
+
+
+def usage_tokens(exchanges: list[Exchange]) -> tuple[int, int]:
+    """Input and output tokens the target reported for Messages calls (count_tokens is free)."""
+    input_tokens = output_tokens = 0
+    for exchange in exchanges:
+        if exchange.request.url.split("?")[0].endswith("/count_tokens"):
+            continue
+        message = final_message(exchange.response)
+        usage = message.get("usage") if message else None
+        if isinstance(usage, dict):
+            input_tokens += usage.get("input_tokens") if isinstance(usage.get("input_tokens"), int) else 0
+            output_tokens += usage.get("output_tokens") if isinstance(usage.get("output_tokens"), int) else 0
+    return input_tokens, output_tokens
+
+
+def case_result(case: Case, outcome: Outcome, reason: str = "", **fields: Any) -> CaseResult:
+    """A CaseResult carrying the case's identity."""
+    return CaseResult(
+        id=case.id,
+        feature=case.feature,
+        outcome=outcome,
+        tier=case.tier,
+        spec_ref=case.spec,
+        title=case.title,
+        reason=reason,
+        **fields,
+    )
+
+
+def judge(case: Case, exchanges: list[Exchange], duration: float = 0.0) -> CaseResult:
+    """The whole verdict on a case: findings, outcome, reason, cost."""
+    findings = findings_for(case, exchanges)
+    outcome, reason = decide(case, findings, exchanges)
+    input_tokens, output_tokens = usage_tokens(exchanges)
+    return case_result(
+        case,
+        outcome,
+        reason,
+        findings=findings,
+        exchanges=exchanges,
+        duration=duration,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+    )
