@@ -19,6 +19,9 @@ from conformance.model import Exchange, Request, Response
 from conformance.sse import SSEParser, parse_json_payload
 
 REDACTED = "[REDACTED]"
+# Secrets shorter than this are only redacted in credential headers: replacing a short string
+# everywhere would mangle ordinary text.
+MIN_SECRET_LENGTH = 8
 # Headers that carry credentials, whatever their value.
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "api-key", "x-goog-api-key"})
 
@@ -42,7 +45,7 @@ class Redactor:
 
     def text(self, value: str) -> str:
         for secret in self.secrets:
-            if secret and secret in value:
+            if len(secret) >= MIN_SECRET_LENGTH and secret in value:
                 value = value.replace(secret, REDACTED)
         return value
 

@@ -147,3 +147,9 @@ def test_unreachable_target_is_an_error_not_an_exception() -> None:
     exchange = asyncio.run(main())
     assert exchange.response is None
     assert exchange.error.startswith("connection failed")
+
+
+def test_short_secrets_do_not_mangle_text() -> None:
+    redactor = Redactor(["k"])
+    assert redactor.text("max_tokens") == "max_tokens"
+    assert redactor.headers({"x-api-key": "k"}) == {"x-api-key": REDACTED}
