@@ -1,0 +1,87 @@
+"""LiteLLM's proxy as a peer under test: a pinned install in its own virtualenv, a config written
+here, and two routes to judge — pass-through to the reference server through LiteLLM's
+`anthropic/` provider, and translation to the scripted OpenAI backend through its `openai/`
+provider (Anthropic <-> OpenAI, as most LiteLLM users run it)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from conformance.peers.process import LOOPBACK, ManagedProcess, PeerError, free_port
+
+VERSION = "1.106.2"
+REQUIREMENT = f"litellm[proxy]=={VERSION}"
+PASS_THROUGH_MODEL = "ref-passthrough"
+TRANSLATION_MODEL = "ref-translation"
+STARTUP_TIMEOUT = 90.0
+
+
+def ensure_installed(venv: Path, log_path: Path) -> Path:
+    """The `litellm` executable of a virtualenv holding the pinned version (installed if needed)."""
+    marker = venv / "conformance-installed.txt"
+    executable = venv / "bin" / "litellm"
+    if executable.exists() and marker.exists() and marker.read_text().strip() == REQUIREMENT:
+        return executable
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        for argv in (
+            [sys.executable, "-m", "venv", str(venv)],
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", REQUIREMENT],
+        ):
+            if subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False).returncode != 0:
+                raise PeerError(f"could not install {REQUIREMENT} (see {log_path})")
+    marker.write_text(REQUIREMENT + "\n")
+    return executable
+
+
+def config(reference_url: str, reference_key: str, openai_url: str) -> dict:
+    """The proxy config: both routes, drop_params as users commonly set it, the master key from
+    the environment, and no cooldowns (a route under test must not be benched by its failures)."""
+    return {
+        "model_list": [
+            {
+                "model_name": PASS_THROUGH_MODEL,
+                "litellm_params": {
+                    "model": "anthropic/claude-haiku-4-5",
+                    "api_base": reference_url,
+                    "api_key": reference_key,
+                },
+            },
+            {
+                "model_name": TRANSLATION_MODEL,
+                "litellm_params": {"model": "openai/scripted", "api_base": openai_url + "/v1", "api_key": "unused"},
+            },
+        ],
+        "litellm_settings": {"drop_params": True, "use_chat_completions_url_for_anthropic_messages": True},
+        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+        "router_settings": {"disable_cooldowns": True},
+    }
+
+
+class LiteLLMProxy(ManagedProcess):
+    """The proxy on a free loopback port, with a random master key (it refuses well-known ones)."""
+
+    def __init__(self, executable: Path, workdir: Path, settings: dict) -> None:
+        self.port = free_port()
+        self.master_key = "sk-" + secrets.token_hex(16)
+        workdir.mkdir(parents=True, exist_ok=True)
+        config_path = workdir / "litellm-config.yaml"
+        config_path.write_text(yaml.safe_dump(settings, sort_keys=False))
+        env = {**os.environ, "LITELLM_MASTER_KEY": self.master_key, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        argv = [str(executable), "--config", str(config_path), "--host", LOOPBACK, "--port", str(self.port)]
+        super().__init__("litellm", argv, workdir / "litellm.log", env=env, cwd=workdir)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> LiteLLMProxy:
+        super().start()
+        self.wait_ready(self.base_url + "/health/liveliness", STARTUP_TIMEOUT)
+        return self
