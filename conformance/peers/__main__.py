@@ -7,10 +7,8 @@ import sys
 from pathlib import Path
 
 from conformance.cases import TIERS
-from conformance.peers.harness import DEFAULT_OUT, DEFAULT_WORKDIR, run_litellm
+from conformance.peers.harness import DEFAULT_OUT, DEFAULT_WORKDIR, PEERS, run_peer
 from conformance.peers.process import PeerError
-
-PEERS = {"litellm": run_litellm}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tier", choices=TIERS, default="extended", help="highest tier to run (default: %(default)s)")
     args = parser.parse_args(argv)
     try:
-        reports = PEERS[args.peer](args.out, args.workdir, args.tier)
+        reports = run_peer(args.peer, args.out, args.workdir, args.tier)
     except PeerError as exc:
         print(f"conformance peers: error: {exc}", file=sys.stderr)
         return 1

@@ -7,37 +7,17 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-from conformance.peers.process import LOOPBACK, ManagedProcess, PeerError, free_port
+from conformance.peers.process import LOOPBACK, ManagedProcess, free_port
 
 VERSION = "1.106.2"
 REQUIREMENT = f"litellm[proxy]=={VERSION}"
 PASS_THROUGH_MODEL = "ref-passthrough"
 TRANSLATION_MODEL = "ref-translation"
 STARTUP_TIMEOUT = 90.0
-
-
-def ensure_installed(venv: Path, log_path: Path) -> Path:
-    """The `litellm` executable of a virtualenv holding the pinned version (installed if needed)."""
-    marker = venv / "conformance-installed.txt"
-    executable = venv / "bin" / "litellm"
-    if executable.exists() and marker.exists() and marker.read_text().strip() == REQUIREMENT:
-        return executable
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        for argv in (
-            [sys.executable, "-m", "venv", str(venv)],
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", REQUIREMENT],
-        ):
-            if subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False).returncode != 0:
-                raise PeerError(f"could not install {REQUIREMENT} (see {log_path})")
-    marker.write_text(REQUIREMENT + "\n")
-    return executable
 
 
 def config(reference_url: str, reference_key: str, openai_url: str) -> dict:

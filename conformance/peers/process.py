@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -108,3 +109,22 @@ class ManagedProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def ensure_venv(venv: Path, requirement: str, log_path: Path, remove: Sequence[str] = ()) -> Path:
+    """A virtualenv holding `requirement` (installed once; a marker file records what is there),
+    less the packages in `remove`. Returns the virtualenv's python."""
+    python = venv / "bin" / "python"
+    marker = venv / "conformance-installed.txt"
+    if python.exists() and marker.exists() and marker.read_text().strip() == requirement:
+        return python
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    steps = [[sys.executable, "-m", "venv", str(venv)], [str(python), "-m", "pip", "install", "--quiet", requirement]]
+    if remove:
+        steps.append([str(python), "-m", "pip", "uninstall", "--yes", "--quiet", *remove])
+    with log_path.open("wb") as log:
+        for argv in steps:
+            if subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False).returncode != 0:
+                raise PeerError(f"could not install {requirement} into {venv}:\n{log_tail(log_path)}")
+    marker.write_text(requirement + "\n")
+    return python
