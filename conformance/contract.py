@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
@@ -53,11 +52,17 @@ def specs_dir() -> Path:
     return Path(__file__).parent / "_data" / "specs"
 
 
+def contract_path() -> Path:
+    """specs/anthropic/openapi.yaml: the canonical contract."""
+    return specs_dir() / "anthropic" / "openapi.yaml"
+
+
 @functools.cache
 def document() -> dict[str, Any]:
-    """The parsed contract (loaded once)."""
-    with (specs_dir() / "anthropic" / "openapi.yaml").open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+    """The parsed contract (loaded once per process; every validator is compiled from it once)."""
+    from conformance.specs.documents import load  # libyaml when available; dates stay strings
+
+    return load(contract_path())
 
 
 @functools.cache

@@ -1,15 +1,24 @@
 """From a case and its recorded exchanges to a verdict. Pure: no I/O, so a recorded run can be
-judged again offline (`conformance recheck`) by exactly the code that judged it live."""
+judged again offline (`conformance recheck`) by exactly the code that judged it live.
+
+A target's provider profile turns the failures its docs declare into deviations: each declared
+deviation matches findings (by check, spec clause, case id and message), and a case whose every
+failure is so explained is a `deviation`, not `failed`.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import TYPE_CHECKING, Any
 
 from conformance.accumulate import final_message
 from conformance.cases import Case, Step
 from conformance.checks import run_checks
 from conformance.checks.expect import check_expectations, status_problem
 from conformance.model import CaseResult, Exchange, Finding, Outcome, Severity
+
+if TYPE_CHECKING:
+    from conformance.specs.profiles import ProviderProfile
 
 
 def step_history(exchanges: list[Exchange]) -> list[dict[str, Any]]:
@@ -35,6 +44,27 @@ def findings_for(case: Case, exchanges: list[Exchange]) -> list[Finding]:
         findings.extend(run_checks(exchange))
         findings.extend(check_expectations(exchange, case.steps[exchange.step].expect, case.spec, history))
     return findings
+
+
+def apply_profile(
+    findings: list[Finding], case: Case, exchanges: list[Exchange], profile: ProviderProfile | None
+) -> list[Finding]:
+    """The findings with `deviation` set on each failure a deviation of the profile explains.
+
+    The label is `<deviation id>: <description>`; notes and findings already marked are left as
+    they are. `exchanges` is part of the signature so that matchers may one day look at the
+    answer itself; today's match on the finding and the case alone.
+    """
+    if profile is None or not profile.deviations:
+        return findings
+    marked = []
+    for finding in findings:
+        if finding.severity is Severity.FAILURE and not finding.deviation:
+            explained = next((d for d in profile.deviations if d.explains(finding, case.id)), None)
+            if explained is not None:
+                finding = dataclasses.replace(finding, deviation=explained.label)
+        marked.append(finding)
+    return marked
 
 
 def decide(case: Case, findings: list[Finding], exchanges: list[Exchange]) -> tuple[Outcome, str]:
@@ -88,9 +118,11 @@ def case_result(case: Case, outcome: Outcome, reason: str = "", **fields: Any) -
     )
 
 
-def judge(case: Case, exchanges: list[Exchange], duration: float = 0.0) -> CaseResult:
-    """The whole verdict on a case: findings, outcome, reason, cost."""
-    findings = findings_for(case, exchanges)
+def judge(
+    case: Case, exchanges: list[Exchange], duration: float = 0.0, profile: ProviderProfile | None = None
+) -> CaseResult:
+    """The whole verdict on a case: findings (deviations marked by the profile), outcome, reason, cost."""
+    findings = apply_profile(findings_for(case, exchanges), case, exchanges, profile)
     outcome, reason = decide(case, findings, exchanges)
     input_tokens, output_tokens = usage_tokens(exchanges)
     return case_result(

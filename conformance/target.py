@@ -1,4 +1,9 @@
-"""Where and how to call the endpoint under test: base URL, auth style, model, headers, provider."""
+"""Where and how to call the endpoint under test: base URL, auth style, model, headers, provider.
+
+A target names its provider (`--provider`, default anthropic); the provider's profile under
+specs/<provider>/profile.yaml fills in what the target does not say: the auth style, the
+default model, the capabilities the provider claims and the path prefix its API sits under.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,12 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from conformance.model import TargetInfo
+from conformance.specs.profiles import AUTH_STYLES, CANONICAL, ProfileError, ProviderProfile, load_profile
 
 DEFAULT_MODEL = "claude-haiku-4-5"
 DEFAULT_VERSION = "2023-06-01"
-AUTH_STYLES = ("x-api-key", "bearer")
+
+__all__ = ["AUTH_STYLES", "DEFAULT_MODEL", "DEFAULT_VERSION", "ENDPOINTS", "Target", "TargetError"]
 
 ENDPOINTS = {
     "messages": "/v1/messages",
@@ -18,32 +25,50 @@ ENDPOINTS = {
 
 
 class TargetError(ValueError):
-    """A target that cannot be called as configured (bad URL, unknown auth style...)."""
+    """A target that cannot be called as configured (bad URL, unknown auth style or provider...)."""
 
 
 @dataclass
 class Target:
     """The endpoint under test. `base_url` follows the SDKs' ANTHROPIC_BASE_URL convention:
-    the suite appends /v1/messages and /v1/messages/count_tokens to it."""
+    the suite appends /v1/messages and /v1/messages/count_tokens to it.
+
+    `auth`, `model` and `capabilities` left as None come from the provider's profile. A base
+    URL without a path gets the profile's base path (OpenRouter's /api, Bifrost's /anthropic).
+    The embedded reference server (`reference`) serves the API at the root under Anthropic's
+    model names, so it keeps both whatever the profile says.
+    """
 
     base_url: str
     api_key: str | None = None
-    auth: str = "x-api-key"
-    model: str = DEFAULT_MODEL
-    provider: str = "anthropic"
+    auth: str | None = None
+    model: str | None = None
+    provider: str = CANONICAL
     anthropic_version: str = DEFAULT_VERSION
     extra_headers: dict[str, str] = field(default_factory=dict)
     reference: bool = False
     # What the target claims to support (vision, thinking...); None claims everything.
     capabilities: frozenset[str] | None = None
+    profile: ProviderProfile = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        try:
+            self.profile = load_profile(self.provider)
+        except ProfileError as exc:
+            raise TargetError(str(exc)) from None
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise TargetError(f"base URL must be an http(s) URL such as http://127.0.0.1:8080, got {self.base_url!r}")
+        self.auth = self.auth or self.profile.auth.value
         if self.auth not in AUTH_STYLES:
             raise TargetError(f"auth style must be one of {', '.join(AUTH_STYLES)}, got {self.auth!r}")
+        # The embedded reference server serves Anthropic's model names, whatever the profile.
+        self.model = self.model or (DEFAULT_MODEL if self.reference else self.profile.default_model.value)
+        if self.capabilities is None:
+            self.capabilities = self.profile.capabilities
         self.base_url = self.base_url.rstrip("/")
+        if not self.reference and not parts.path.strip("/"):
+            self.base_url += self.profile.base_path.value
 
     def url(self, endpoint: str) -> str:
         """The URL of a named endpoint (messages, count_tokens) or of a path starting with '/'."""
@@ -54,9 +79,10 @@ class Target:
 
     def auth_headers(self, style: str | None = None) -> dict[str, str]:
         """The credential headers in the target's style, or in `style` when a case asks for one."""
-        if not self.api_key:
+        chosen = style or self.auth
+        if not self.api_key or chosen == "none":
             return {}
-        if (style or self.auth) == "bearer":
+        if chosen == "bearer":
             return {"authorization": f"Bearer {self.api_key}"}
         return {"x-api-key": self.api_key}
 
@@ -71,4 +97,6 @@ class Target:
         return host in ("localhost", "::1") or host.startswith("127.")
 
     def info(self) -> TargetInfo:
-        return TargetInfo(base_url=self.base_url, provider=self.provider, model=self.model, reference=self.reference)
+        return TargetInfo(
+            base_url=self.base_url, provider=self.provider, model=self.model or "", reference=self.reference
+        )

@@ -110,11 +110,26 @@ def _walk(node: Any, path: str = ""):
 # --------------------------------------------------------------------------- the document
 
 
-def test_the_document_is_openapi_3_1_with_both_operations():
+def test_the_document_is_openapi_3_2_with_both_operations_and_a_described_stream():
     document = contract.document()
-    assert document["openapi"].startswith("3.1")
+    assert document["openapi"].startswith("3.2")
     assert document["paths"]["/v1/messages"]["post"]["operationId"] == "messages_post"
     assert document["paths"]["/v1/messages/count_tokens"]["post"]["operationId"] == "messages_count_tokens_post"
+    stream = document["paths"]["/v1/messages"]["post"]["responses"]["200"]["content"]["text/event-stream"]
+    assert stream["itemSchema"] == {"$ref": "#/components/schemas/StreamItem"}
+
+
+def test_each_stream_event_has_its_own_item_description():
+    """The SSE item schema names the payload schema of every known event (OpenAPI 3.2 itemSchema)."""
+    item = contract.document()["components"]["schemas"]["StreamItem"]
+    described = {
+        branch["if"]["properties"]["event"]["const"]: branch["then"]["properties"]["data"]["contentSchema"]["$ref"]
+        for branch in item["allOf"]
+    }
+    assert set(described) == contract.discriminated_types("StreamEvent")
+    for event, ref in described.items():
+        payload = contract.document()["components"]["schemas"][ref.rsplit("/", 1)[1]]
+        assert payload["properties"]["type"]["const"] == event
 
 
 def test_every_clause_the_cases_use_exists():
@@ -165,14 +180,44 @@ def test_all_refs_resolve():
             assert ref.removeprefix("#/components/schemas/") in schemas, f"{path}: {ref}"
 
 
-def test_responses_never_forbid_unknown_properties():
-    """Forward compatibility: additionalProperties: false belongs to request schemas only."""
-    request_only = {"CreateMessageParams", "CountTokensParams", "InputMessage", "Metadata"}
-    for name, schema in contract.document()["components"]["schemas"].items():
-        if name in request_only:
+def _reachable(*roots: str) -> set[str]:
+    """The component schemas reachable from the named ones through $refs."""
+    schemas = contract.document()["components"]["schemas"]
+    seen: set[str] = set()
+    pending = list(roots)
+    while pending:
+        name = pending.pop()
+        if name in seen:
             continue
-        for path, node in _walk(schema, name):
+        seen.add(name)
+        for _, node in _walk(schemas[name]):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                pending.append(ref.removeprefix("#/components/schemas/"))
+    return seen
+
+
+def test_responses_never_forbid_unknown_properties():
+    """Forward compatibility: additionalProperties/unevaluatedProperties false belong to request schemas only."""
+    responses = _reachable("Message", "StreamEvent", "StreamItem", "ErrorResponse", "CountTokensResponse")
+    assert {"TextBlock", "WebFetchToolResultBlock", "ErrorObject"} <= responses
+    for name in responses:
+        for path, node in _walk(contract.document()["components"]["schemas"][name], name):
             assert node.get("additionalProperties") is not False, path
+            assert node.get("unevaluatedProperties") is not False, path
+
+
+def test_requests_are_strict():
+    """Every request block and tool definition refuses unknown properties, as the API does."""
+    schemas = contract.document()["components"]["schemas"]
+    for name in _reachable("CreateMessageParams") - _reachable("Message", "StreamEvent", "ErrorResponse"):
+        schema = schemas[name]
+        types = schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
+        if "object" in types and "properties" in schema and name not in ("ToolOptions", "ToolChoice"):
+            closed = schema.get("additionalProperties") is False or schema.get("unevaluatedProperties") is False
+            assert closed or (
+                "allOf" in schema and name in ("InputContentBlock", "ToolDefinition", "ThinkingConfig")
+            ), name
 
 
 def test_request_too_large_and_newer_stop_reasons_are_in_the_enums():
