@@ -18,8 +18,13 @@ from typing import Any
 
 import yaml
 
-TIERS = ("smoke", "core", "extended")
+# Cheapest first. A tier includes the ones before it: `--tier extended` runs smoke, core and
+# extended. `provider` comes last, so it is selected only when asked for by name: it holds probes of
+# behaviour where providers legitimately differ (policies, client profiles, newer API versions).
+TIERS = ("smoke", "core", "extended", "provider")
 MODEL_PLACEHOLDER = "$model"
+SHARED_FILE = "_shared.yaml"
+SHARED_KEY = "$shared"
 # Keys an `expect:` mapping may hold; see docs/cases.md.
 EXPECT_KEYS = frozenset(
     {
@@ -28,18 +33,78 @@ EXPECT_KEYS = frozenset(
         "stream",
         "stop_reason",
         "stop_sequence",
+        "stop_details",
+        "text",
+        "text_contains",
+        "content_types",
+        "blocks_include",
+        "tool_use",
+        "tool_use_count",
+        "citations",
+        "json_output",
+        "same_content_as_step",
+        "input_tokens_above_step",
+        "input_tokens_near_step",
+        "headers",
+        "stream_error",
+        "event_types_include",
+        "min_events",
+        "max_event_gap",
+    }
+)
+# What a target may claim (`--capabilities`); a case that requires one the target does not claim is
+# skipped. docs/cases.md describes each.
+CAPABILITIES: dict[str, str] = {
+    "instruction-following": "the model obeys plain prompts: exact replies, counting, tool calls on request",
+    "fault-injection": "the upstream follows the reference server's `Simulate ...` directives",
+    "magic-strings": "the backend honours Anthropic's documented test strings (refusal, redacted thinking)",
+    "tools": "client tool definitions, tool_choice, tool_use and tool_result blocks",
+    "vision": "image blocks (base64 and URL sources), also inside tool_result",
+    "pdf": "document blocks holding a PDF (base64 or URL source)",
+    "documents": "document blocks with a plain-text or a content source",
+    "search-results": "search_result blocks",
+    "citations": "citations enabled on documents and search results",
+    "url-sources": "image and document sources given by URL (fetched by the server)",
+    "thinking": "extended thinking: enabled, adaptive, signatures and their round trip",
+    "prompt-caching": "cache_control on system, messages and tools (ttl 5m and 1h)",
+    "structured-outputs": "output_config.format with a JSON schema",
+    "effort": "output_config.effort",
+    "count_tokens": "POST /v1/messages/count_tokens",
+    "server-tools": "versioned server tools such as web_search_20250305",
+}
+# Expectations that only a model that does what the prompt says can meet. A case using one must
+# require a capability that makes the answer predictable (ANSWER_CAPABILITIES), so that a target
+# serving a model that does not follow instructions (random weights, a tiny model) can skip it.
+MODEL_DEPENDENT_EXPECT = frozenset(
+    {
+        "stop_reason",
+        "stop_sequence",
+        "stop_details",
         "text",
         "text_contains",
         "content_types",
         "tool_use",
-        "input_tokens_above_step",
-        "headers",
+        "tool_use_count",
+        "citations",
+        "same_content_as_step",
     }
 )
+ANSWER_CAPABILITIES = frozenset({"instruction-following", "fault-injection", "magic-strings"})
+
+
+# Top-level keys of a case file besides `x-…` (free for YAML anchors): defaults for its cases.
+FILE_KEYS = frozenset({"cases", "feature", "tier", "spec", "optional", "requires"})
 REQUEST_KEYS = frozenset({"endpoint", "method", "headers", "auth", "body", "raw_body"})
 CASE_KEYS = frozenset(
     {"id", "title", "feature", "spec", "tier", "optional", "requires", "request", "expect", "steps", "notes"}
 )
+
+
+def default_capabilities(reference: bool) -> frozenset[str] | None:
+    """What a target that declares nothing is taken to claim: everything (None) for the reference
+    server; everything but `fault-injection` for any other, whose model does not follow the
+    reference server's `Simulate ...` prompts."""
+    return None if reference else frozenset(CAPABILITIES) - {"fault-injection"}
 
 
 class CaseError(ValueError):
@@ -101,14 +166,21 @@ def default_cases_dir() -> Path:
 
 
 def load_cases(directory: Path | None = None) -> list[Case]:
-    """Load every cases/**/*.yaml file, sorted by id; ids must be unique."""
+    """Load every cases/**/*.yaml file, sorted by id; ids must be unique.
+
+    Files whose name starts with `_` are not case files: `_shared.yaml` holds fragments (tools,
+    images, documents) that cases of any file insert with `{$shared: name}`.
+    """
     directory = directory or default_cases_dir()
     if not directory.is_dir():
         raise CaseError(f"no cases directory at {directory}")
+    fragments = load_fragments(directory)
     cases: list[Case] = []
     seen: dict[str, str] = {}
     for path in sorted(directory.rglob("*.yaml")):
-        for case in load_file(path):
+        if path.name.startswith("_"):
+            continue
+        for case in load_file(path, fragments):
             if case.id in seen:
                 raise CaseError(f"{path}: case id {case.id!r} is also defined in {seen[case.id]}")
             seen[case.id] = str(path)
@@ -116,15 +188,76 @@ def load_cases(directory: Path | None = None) -> list[Case]:
     return sorted(cases, key=lambda case: case.id)
 
 
-def load_file(path: Path) -> list[Case]:
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CaseError(f"{path}: not valid YAML: {exc}") from exc
+def load_fragments(directory: Path) -> dict[str, Any]:
+    """The named fragments of `directory/_shared.yaml` ({} when there is none)."""
+    path = directory / SHARED_FILE
+    if not path.is_file():
+        return {}
+    document = _read_yaml(path)
+    if not isinstance(document, dict):
+        raise CaseError(f"{path}: expected a mapping of fragment names to values")
+    return document
+
+
+def load_file(path: Path, fragments: dict[str, Any] | None = None) -> list[Case]:
+    """The cases of one file; `{$shared: name}` is filled from `fragments` (default: the file's folder's)."""
+    document = _read_yaml(path)
     if not isinstance(document, dict) or not isinstance(document.get("cases"), list):
         raise CaseError(f"{path}: expected a mapping with a 'cases' list")
-    defaults = {key: document[key] for key in ("feature", "tier", "spec") if key in document}
-    return [_case(path, {**defaults, **raw}) for raw in document["cases"]]
+    if fragments is None:
+        fragments = load_fragments(path.parent)
+    unknown = sorted(key for key in document if key not in FILE_KEYS and not str(key).startswith("x-"))
+    if unknown:
+        raise CaseError(f"{path}: unknown top-level keys {unknown} (free ones start with 'x-')")
+    defaults = {key: document[key] for key in ("feature", "tier", "spec", "optional") if key in document}
+    shared = document.get("requires", [])
+    if not isinstance(shared, list):
+        raise CaseError(f"{path}: 'requires' must be a list of capability names")
+    return [
+        _case(path, _with_defaults(defaults, shared, _insert_fragments(raw, fragments, path)))
+        for raw in document["cases"]
+    ]
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise CaseError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def _insert_fragments(value: Any, fragments: dict[str, Any], path: Path) -> Any:
+    """`value` with every `{$shared: name}` replaced by a copy of that fragment.
+
+    Other keys next to `$shared` are set on the copy (`{$shared: weather_tool, strict: true}`).
+    """
+    if isinstance(value, list):
+        return [_insert_fragments(item, fragments, path) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if SHARED_KEY not in value:
+        return {key: _insert_fragments(item, fragments, path) for key, item in value.items()}
+    name = value[SHARED_KEY]
+    if not isinstance(name, str) or name not in fragments:
+        raise CaseError(f"{path}: unknown shared fragment {name!r}; known: {sorted(fragments)}")
+    fragment = _insert_fragments(copy.deepcopy(fragments[name]), fragments, path)
+    extra = {key: _insert_fragments(item, fragments, path) for key, item in value.items() if key != SHARED_KEY}
+    if not extra:
+        return fragment
+    if not isinstance(fragment, dict):
+        raise CaseError(f"{path}: shared fragment {name!r} is not a mapping, so keys cannot be added to it")
+    return {**fragment, **extra}
+
+
+def _with_defaults(defaults: dict[str, Any], shared: list[Any], raw: Any) -> Any:
+    """A case with the file's defaults filled in; the file's `requires` adds to the case's own."""
+    if not isinstance(raw, dict):
+        return raw
+    case = {**defaults, **raw}
+    if shared:
+        own = raw.get("requires", [])
+        case["requires"] = [*shared, *own] if isinstance(own, list) else own
+    return case
 
 
 def _case(path: Path, raw: Any) -> Case:
@@ -148,10 +281,19 @@ def _case(path: Path, raw: Any) -> Case:
             raise CaseError(f"{where}: 'steps' must be a non-empty list")
     else:
         raw_steps = [{"request": raw.get("request"), "expect": raw.get("expect", {})}]
-    steps = tuple(_step(f"{where} step {i}", s) for i, s in enumerate(raw_steps))
+    steps = tuple(_step(f"{where} step {i}", s, i) for i, s in enumerate(raw_steps))
     requires = raw.get("requires", [])
     if not isinstance(requires, list) or not all(isinstance(name, str) for name in requires):
         raise CaseError(f"{where}: 'requires' must be a list of capability names")
+    unknown_capabilities = sorted(set(requires) - set(CAPABILITIES))
+    if unknown_capabilities:
+        raise CaseError(f"{where}: unknown capabilities {unknown_capabilities}; known: {sorted(CAPABILITIES)}")
+    dependent = sorted({key for step in steps for key in step.expect} & MODEL_DEPENDENT_EXPECT)
+    if dependent and not ANSWER_CAPABILITIES & set(requires):
+        raise CaseError(
+            f"{where}: expectations {dependent} depend on what the model answers; the case must require "
+            f"one of {sorted(ANSWER_CAPABILITIES)}"
+        )
     return Case(
         id=raw["id"],
         feature=raw["feature"],
@@ -165,7 +307,7 @@ def _case(path: Path, raw: Any) -> Case:
     )
 
 
-def _step(where: str, raw: Any) -> Step:
+def _step(where: str, raw: Any, index: int = 0) -> Step:
     if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
         raise CaseError(f"{where}: a step needs a 'request' mapping")
     request, expect = raw["request"], raw.get("expect") or {}
@@ -174,6 +316,7 @@ def _step(where: str, raw: Any) -> Step:
         raise CaseError(f"{where}: unknown request keys {sorted(unknown)}")
     if not isinstance(expect, dict) or set(expect) - EXPECT_KEYS:
         raise CaseError(f"{where}: unknown expect keys {sorted(set(expect) - EXPECT_KEYS)}")
+    _check_expect(where, expect, index)
     auth = request.get("auth", True)
     if auth not in (True, False, "x-api-key", "bearer"):
         raise CaseError(f"{where}: auth must be true, false, x-api-key or bearer")
@@ -188,6 +331,38 @@ def _step(where: str, raw: Any) -> Step:
         ),
         expect=expect,
     )
+
+
+def _check_expect(where: str, expect: dict[str, Any], index: int) -> None:
+    """The shape of the expectation values whose mistakes would otherwise only show at run time."""
+
+    def fail(key: str, wanted: str) -> None:
+        raise CaseError(f"{where}: expect.{key} must be {wanted}, got {expect[key]!r}")
+
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    for key in ("same_content_as_step", "input_tokens_above_step", "input_tokens_near_step"):
+        if key in expect and not (is_int(expect[key]) and 0 <= expect[key] < index):
+            fail(key, f"the index of an earlier step (0..{index - 1})")
+    if "tool_use_count" in expect and not (is_int(expect["tool_use_count"]) and expect["tool_use_count"] >= 0):
+        fail("tool_use_count", "an integer >= 0")
+    for key in ("blocks_include", "event_types_include"):
+        if key in expect and not (isinstance(expect[key], list) and all(isinstance(t, str) for t in expect[key])):
+            fail(key, "a list of type names")
+    if "min_events" in expect:
+        counts = expect["min_events"]
+        if not isinstance(counts, dict) or not all(isinstance(k, str) and is_int(v) for k, v in counts.items()):
+            fail("min_events", "a mapping of event type to a minimum count")
+    if "max_event_gap" in expect:
+        gap = expect["max_event_gap"]
+        if isinstance(gap, bool) or not isinstance(gap, (int, float)) or gap <= 0:
+            fail("max_event_gap", "a positive number of seconds")
+    for key in ("citations", "json_output"):
+        if key in expect and not isinstance(expect[key], bool):
+            fail(key, "true or false")
+    if "stop_details" in expect and not isinstance(expect["stop_details"], (dict, type(None))):
+        fail("stop_details", "a mapping (the fields the stop_details must have) or null")
 
 
 def select(cases: Iterable[Case], tiers: Iterable[str] | None = None, keyword: str | None = None) -> list[Case]:
@@ -206,7 +381,7 @@ def select(cases: Iterable[Case], tiers: Iterable[str] | None = None, keyword: s
 
 
 def tiers_up_to(tier: str) -> tuple[str, ...]:
-    """smoke -> (smoke,); core -> (smoke, core); extended -> all."""
+    """smoke -> (smoke,); core -> (smoke, core); extended -> (smoke, core, extended); provider -> all."""
     return TIERS[: TIERS.index(tier) + 1]
 
 
@@ -221,7 +396,7 @@ def _matches(case: Case, keyword: str) -> bool:
     return hit != negate
 
 
-_FROM_PATH = re.compile(r"\[(\d+)\]|\.?([A-Za-z_][A-Za-z0-9_-]*)")
+_FROM_PATH = re.compile(r"\[(-?\d+)\]|\.?([A-Za-z_][A-Za-z0-9_-]*)")
 
 
 def resolve(value: Any, model: str, history: list[dict[str, Any]]) -> Any:

@@ -69,7 +69,7 @@ class Runner:
             exchanges.append(exchange)
             if exchange.error or step_refused(step, exchange):
                 break  # later steps build on this answer, which is not what they need
-        return judge(case, exchanges, duration=time.monotonic() - started)
+        return judge(case, exchanges, duration=time.monotonic() - started, profile=self.target.profile)
 
 
 def now_iso() -> str:

@@ -6,7 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cases import CaseError, load_cases, load_file, lookup, resolve, select, tiers_up_to
+from conformance.cases import (
+    CAPABILITIES,
+    EXPECT_KEYS,
+    TIERS,
+    CaseError,
+    default_capabilities,
+    load_cases,
+    load_file,
+    lookup,
+    resolve,
+    select,
+    tiers_up_to,
+)
 
 
 def test_builtin_catalogue_loads_with_unique_ids() -> None:
@@ -86,3 +98,90 @@ def test_cost_of_a_case_is_the_sum_of_max_tokens() -> None:
     round_trip = next(case for case in load_cases() if case.id == "tools.round-trip")
     assert round_trip.requests == 2
     assert round_trip.max_output_tokens == 300
+
+
+def test_the_catalogue_is_complete_enough() -> None:
+    cases = load_cases()
+    assert len(cases) >= 120
+    assert {case.tier for case in cases} == set(TIERS)
+
+
+def test_the_provider_tier_is_selected_only_by_name() -> None:
+    assert "provider" not in tiers_up_to("extended")
+    assert tiers_up_to("provider") == TIERS
+    cases = load_cases()
+    assert not [case for case in select(cases, tiers_up_to("extended")) if case.tier == "provider"]
+
+
+def test_every_capability_and_expect_key_is_documented() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "cases.md").read_text(encoding="utf-8")
+    missing = [name for name in [*CAPABILITIES, *EXPECT_KEYS] if f"`{name}`" not in doc]
+    assert not missing
+    used = {name for case in load_cases() for name in case.requires}
+    assert used <= set(CAPABILITIES)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (
+            "cases:\n  - {id: a, feature: f, spec: s, requires: [telepathy], request: {body: {}}}",
+            "unknown capabilities",
+        ),
+        (
+            "cases:\n  - {id: a, feature: f, spec: s, request: {body: {}}, expect: {text: X}}",
+            "depend on what the model",
+        ),
+        ("colour: red\ncases: []", "unknown top-level keys"),
+        ("cases:\n  - {id: a, feature: f, spec: s, request: {body: {$shared: nope}}}", "unknown shared fragment"),
+        (
+            "cases:\n  - {id: a, feature: f, spec: s, steps: [{request: {}, expect: {same_content_as_step: 0}}]}",
+            "index of an earlier step",
+        ),
+        (
+            "cases:\n  - {id: a, feature: f, spec: s, request: {body: {}}, expect: {min_events: {ping: x}}}",
+            "min_events",
+        ),
+        ("cases:\n  - {id: a, feature: f, spec: s, request: {body: {}}, expect: {max_event_gap: 0}}", "max_event_gap"),
+    ],
+)
+def test_catalogue_rules_are_enforced_when_loading(tmp_path: Path, text: str, error: str) -> None:
+    with pytest.raises(CaseError, match=error):
+        load_file(write(tmp_path, text))
+
+
+def test_model_dependent_expectations_are_fine_with_an_answer_capability(tmp_path: Path) -> None:
+    for capability in ("instruction-following", "fault-injection", "magic-strings"):
+        text = f"cases:\n  - {{id: a, feature: f, spec: s, requires: [{capability}], request: {{body: {{}}}}, "
+        [case] = load_file(write(tmp_path, text + "expect: {text: X}}\n"))
+        assert capability in case.requires
+
+
+def test_file_requires_and_optional_apply_to_every_case(tmp_path: Path) -> None:
+    case_text = "  - {id: a, feature: f, spec: s, requires: [tools], request: {body: {}}}\n"
+    text = "requires: [vision]\noptional: true\ncases:\n" + case_text
+    [case] = load_file(write(tmp_path, text))
+    assert case.requires == {"vision", "tools"}
+    assert case.optional
+
+
+def test_shared_fragments_are_inserted_and_can_be_extended(tmp_path: Path) -> None:
+    (tmp_path / "_shared.yaml").write_text("tool: {name: t, input_schema: {type: object}}\n")
+    body = "{tools: [{$shared: tool}, {$shared: tool, strict: true}]}"
+    text = f"cases:\n  - {{id: a, feature: f, spec: s, request: {{body: {body}}}}}\n"
+    write(tmp_path, text)
+    [case] = load_cases(tmp_path)
+    first, second = case.steps[0].request.body["tools"]
+    assert first == {"name": "t", "input_schema": {"type": "object"}}
+    assert second == {**first, "strict": True}
+
+
+def test_lookup_takes_negative_indexes() -> None:
+    history = [{"message": {"content": [{"type": "thinking"}, {"type": "tool_use", "id": "toolu_9"}]}}]
+    assert lookup(history, "steps[0].message.content[-1].id") == "toolu_9"
+
+
+def test_only_the_reference_server_is_taken_to_inject_faults() -> None:
+    assert default_capabilities(reference=True) is None
+    claimed = default_capabilities(reference=False)
+    assert claimed is not None and "fault-injection" not in claimed and "instruction-following" in claimed

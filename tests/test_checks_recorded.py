@@ -5,9 +5,15 @@ they are absent. A failure here means a check is wrong, not the API.
 
 Formats read: VCR cassettes of pydantic-ai (JSON bodies re-serialised under `parsed_body`, SSE
 verbatim), llm-anthropic (bodies possibly gzip + base64 `!!binary`) and ruby_llm (Ruby's
-`!binary`: base64 of plain UTF-8), and the JSON snapshots of the official Python SDK. Only
-interactions whose host is api.anthropic.com are judged. Files without status or request
-(data-only chunk fixtures, bare error bodies) are not exchanges and are left out.
+`!binary`: base64 of plain UTF-8), the JSON snapshots of the official Python SDK, and the
+vercel-ai fixtures: a stream stored as one `data:` payload per line (the recorder dropped the
+`event:` lines, which equal each payload's type) and a bare 400 error body. Those fixtures kept no
+request, status or headers: the exchange gets the minimal request that asks for such an answer,
+and the header checks are not applied. Only interactions whose host is api.anthropic.com are
+judged.
+
+Real traffic must raise no failure, and only the notes that are true of it: a block type newer
+than the contract, an unknown event, an error body of an era without request_id.
 """
 
 from __future__ import annotations
@@ -24,14 +30,21 @@ import pytest
 import yaml
 
 from conformance.checks import run_checks
-from conformance.model import Exchange, Request, Response, Severity
+from conformance.model import Exchange, Request, Response, Severity, SSEEvent
 from conformance.sse import parse_json_payload, parse_stream
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 RECORDED = REFERENCE / "recorded"
-SOURCES = ("pydantic-ai", "llm-anthropic", "ruby_llm", "anthropic-sdk-python")
+SOURCES = ("pydantic-ai", "llm-anthropic", "ruby_llm", "anthropic-sdk-python", "vercel-ai")
 # These recorders drop the request-id header from what they store, so its absence proves nothing.
-FILTERED_HEADERS = {"pydantic-ai": {"headers.request-id"}, "anthropic-sdk-python": {"headers.request-id"}}
+FILTERED_HEADERS = {
+    "pydantic-ai": {"headers.request-id"},
+    "anthropic-sdk-python": {"headers.request-id"},
+    "vercel-ai": {"headers.request-id", "headers.content-type"},
+}
+# The notes a real exchange may rightly get; any other note on real traffic is a check being wrong.
+TRUE_NOTES = {"schema.unknown-type", "stream.unknown-event", "errors.envelope"}
+VERCEL_URL = "https://api.anthropic.com/v1/messages"
 
 
 class _CassetteLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -108,12 +121,48 @@ def _sdk_snapshot(path: Path) -> Iterator[Exchange]:
             yield Exchange(request=request, response=_response(received["status_code"], headers, parsed=body))
 
 
+def _vercel_chunks(path: Path) -> Iterator[Exchange]:
+    """One SSE payload per line; each event gets back the name the recorder dropped (its type)."""
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            payload, error = parse_json_payload(line)
+            kind = payload.get("type") if isinstance(payload, dict) else None
+            events.append(SSEEvent(event=kind, data=line, json=payload, json_error=error))
+    tools = sorted({
+        event.json["content_block"]["name"]
+        for event in events
+        if event.type == "content_block_start" and event.json["content_block"].get("type") == "tool_use"
+    })  # fmt: skip
+    body = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 4096,
+        "stream": True,
+        "tools": [{"name": name, "input_schema": {"type": "object"}} for name in tools],
+        "messages": [{"role": "user", "content": "(not recorded)"}],
+    }
+    response = Response(status=200, headers={"content-type": "text/event-stream"}, events=events)
+    yield Exchange(request=Request(method="POST", url=VERCEL_URL, body=body), response=response)
+
+
+def _vercel_error(path: Path) -> Iterator[Exchange]:
+    """A bare error body; its status is the one its error type goes with."""
+    body = json.loads(path.read_text(encoding="utf-8"))
+    status = {"invalid_request_error": 400}[body["error"]["type"]]
+    request = Request(method="POST", url=VERCEL_URL, body={"model": "claude-haiku-4-5", "max_tokens": 1024})
+    yield Exchange(request=request, response=_response(status, {"content-type": "application/json"}, parsed=body))
+
+
 def load(path: Path) -> list[Exchange]:
     """The api.anthropic.com exchanges recorded in one file."""
     if path.suffix in (".yaml", ".yml"):
         return list(_vcr(path))
     if path.suffix == ".json" and path.parent.name == "anthropic-sdk-python":
         return list(_sdk_snapshot(path))
+    if path.parent.name == "vercel-ai" and path.name.endswith(".chunks.txt"):
+        return list(_vercel_chunks(path))
+    if path.parent.name == "vercel-ai" and path.suffix == ".json":
+        return list(_vercel_error(path))
     return []
 
 
@@ -125,13 +174,23 @@ def test_recorded_traffic_has_no_failures(path: Path | None):
     if path is None:
         pytest.skip(f"no recorded traffic at {RECORDED}")
     ignored = FILTERED_HEADERS.get(path.parent.name, set())
-    for position, exchange in enumerate(load(path)):
+    exchanges = load(path)
+    # A VCR cassette may hold only calls to other hosts (Bedrock, OpenAI); every other file is one exchange or more.
+    assert exchanges or path.suffix in (".yaml", ".yml"), f"nothing was read from {path}"
+    for position, exchange in enumerate(exchanges):
         found = [
-            f"{f.check} [{f.spec_ref}] {f.message}"
+            f"{f.check} [{f.spec_ref}] {f.severity.value}: {f.message}"
             for f in run_checks(exchange)
-            if f.severity is Severity.FAILURE and f.check not in ignored
+            if f.check not in ignored and (f.severity is Severity.FAILURE or f.check not in TRUE_NOTES)
         ]
         assert not found, f"interaction {position}:\n" + "\n".join(found)
+
+
+def test_every_source_of_recordings_is_read():
+    """A new folder of recordings must get a loader here before it counts as golden data."""
+    if not RECORDED.is_dir():
+        pytest.skip(f"no recorded traffic at {RECORDED}")
+    assert {path.name for path in RECORDED.iterdir() if path.is_dir()} == set(SOURCES)
 
 
 def test_the_recordings_cover_what_they_should():

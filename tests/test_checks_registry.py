@@ -11,9 +11,10 @@ from tests.exchanges import COUNT_TOKENS_URL, MESSAGES_URL, message, message_exc
 EXPECTED = {
     "schema.message", "schema.count-tokens", "schema.error", "schema.stream-event", "schema.unknown-type",
     "stream.grammar", "stream.done-sentinel", "stream.unknown-event", "stream.truncated", "stream.block-start",
+    "stream.keepalive",
     "reassembly",
     "semantics.stop-reason", "semantics.usage", "semantics.identity", "semantics.thinking-signature",
-    "semantics.tool-use", "semantics.count-tokens",
+    "semantics.tool-use", "semantics.count-tokens", "semantics.citations",
     "errors.envelope", "errors.status-map", "errors.stream-event",
     "headers.request-id", "headers.content-type",
 }  # fmt: skip

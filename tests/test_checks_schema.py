@@ -207,3 +207,56 @@ def test_block_types_in_stream_starts_are_noted():
     events = replace(text_stream(), 1, block_start(0, {"type": "output_text", "text": ""}))
     finding = only_finding(stream_exchange(events), "schema.unknown-type", "messages.response.content")
     assert "content block type 'output_text'" in finding.message
+
+
+# --------------------------------------------------------------------------- server tool blocks
+
+SERVER_TOOL_USE = {"type": "server_tool_use", "id": "srvtoolu_01", "name": "web_fetch", "input": {"url": "https://x"}}
+SERVER_BLOCKS = [
+    {"type": "web_fetch_tool_result", "tool_use_id": "srvtoolu_01", "content": {
+        "type": "web_fetch_result", "url": "https://x", "retrieved_at": None,
+        "content": {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "hi"},
+                    "title": None, "citations": None}}},
+    {"type": "web_fetch_tool_result", "tool_use_id": "srvtoolu_01",
+     "content": {"type": "web_fetch_tool_result_error", "error_code": "url_not_allowed"}},
+    {"type": "code_execution_tool_result", "tool_use_id": "srvtoolu_02", "content": {
+        "type": "code_execution_result", "stdout": "4\n", "stderr": "", "return_code": 0, "content": []}},
+    {"type": "bash_code_execution_tool_result", "tool_use_id": "srvtoolu_03", "content": {
+        "type": "bash_code_execution_result", "stdout": "", "stderr": "", "return_code": 1,
+        "content": [{"type": "bash_code_execution_output", "file_id": "file_01"}]}},
+    {"type": "text_editor_code_execution_tool_result", "tool_use_id": "srvtoolu_04", "content": {
+        "type": "text_editor_code_execution_view_result", "content": "x", "file_type": "text",
+        "num_lines": 1, "start_line": 1, "total_lines": 1}},
+    {"type": "tool_search_tool_result", "tool_use_id": "srvtoolu_05", "content": {
+        "type": "tool_search_tool_search_result", "tool_references": [{"type": "tool_reference", "tool_name": "t"}]}},
+    {"type": "tool_search_tool_result", "tool_use_id": "srvtoolu_05", "content": {
+        "type": "tool_search_tool_result_error", "error_code": "a_code_from_next_year", "error_message": None}},
+    {"type": "container_upload", "file_id": "file_02"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "block", SERVER_BLOCKS, ids=[f"{b['type']}-{b.get('content', {}).get('type')}" for b in SERVER_BLOCKS]
+)
+def test_server_tool_blocks_validate(block):
+    body = message([SERVER_TOOL_USE, block], stop_reason="end_turn")
+    assert check("schema.message", message_exchange(body)) == []
+    assert check("schema.unknown-type", message_exchange(body)) == []  # all known to the contract now
+
+
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        ({"type": "container_upload"}, "'file_id' is a required property"),
+        ({"type": "code_execution_tool_result", "tool_use_id": "srvtoolu_02",
+          "content": {"type": "code_execution_result", "stderr": "", "return_code": 0, "content": []}},
+         "'stdout' is a required property"),
+        ({"type": "web_fetch_tool_result", "tool_use_id": "srvtoolu_01", "content": {"type": "web_fetch_result"}},
+         "'url' is a required property"),
+    ],
+)  # fmt: skip
+def test_broken_server_tool_blocks_cite_their_clause(block, expected):
+    body = message([SERVER_TOOL_USE, block])
+    found = check("schema.message", message_exchange(body))
+    assert found and all(f.spec_ref == "messages.response.server-tool-blocks" for f in found), found
+    assert any(expected in f.message for f in found)

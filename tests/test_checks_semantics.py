@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.model import Severity
+from conformance.model import Exchange, Severity
 from tests.exchanges import (
     WEATHER_TOOL,
     assert_clean,
@@ -255,3 +255,50 @@ def test_count_tokens_counts_something():
         count_tokens_exchange({"input_tokens": 0}), "semantics.count-tokens", "count_tokens.response"
     )
     assert finding.message == "input_tokens is 0 for a request with 1 message(s)"
+
+
+# --------------------------------------------------------------------------- citations
+
+MEMO = "The Ruby language was created in 1993. It was designed to make programmers happy."
+
+
+def cited_exchange(citation: dict, documents: int = 1) -> Exchange:
+    document = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": MEMO},
+                "citations": {"enabled": True}}  # fmt: skip
+    request_body = messages_body(messages=[{"role": "user", "content": [document] * documents + [text_block("Who?")]}])
+    return message_exchange(message([text_block("Created in 1993.", citations=[citation])]), request_body=request_body)
+
+
+def char_location(start: int = 0, end: int = 39, **overrides: object) -> dict:
+    citation = {"type": "char_location", "cited_text": MEMO[start:end], "document_index": 0, "document_title": None,
+                "start_char_index": start, "end_char_index": end}  # fmt: skip
+    return {**citation, **overrides}
+
+
+def test_a_char_location_that_slices_its_document_is_fine() -> None:
+    assert MEMO[0:39] == "The Ruby language was created in 1993. "
+    assert_clean(cited_exchange(char_location()))
+
+
+@pytest.mark.parametrize(
+    ("citation", "words"),
+    [
+        (char_location(document_index=1), "document_index 1, but the request has 1 document(s)"),
+        (char_location(cited_text="The Ruby language was made in 1993. "), "is not the document's characters 0..39"),
+        (char_location(end_char_index=500), "outside the document's 81 characters"),
+        (
+            {"type": "search_result_location", "cited_text": "x", "search_result_index": 0, "source": "s", "title": "t",
+             "start_block_index": 0, "end_block_index": 1},
+            "search_result_index 0, but the request has 0 search result(s)",
+        ),
+    ],
+)  # fmt: skip
+def test_citations_must_point_into_the_request(citation: dict, words: str) -> None:
+    finding = only_finding(cited_exchange(citation), "semantics.citations", "messages.response.citations")
+    assert words in finding.message
+
+
+def test_citations_of_web_search_results_are_not_judged() -> None:
+    citation = {"type": "web_search_result_location", "cited_text": "x", "url": "https://e.com", "title": "E",
+                "encrypted_index": "abc"}  # fmt: skip
+    assert check("semantics.citations", cited_exchange(citation)) == []

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conformance.model import Severity
+from conformance.sse import parse_stream
 from tests.exchanges import (
     MESSAGE_STOP,
     PING,
@@ -39,8 +42,45 @@ def test_pings_are_allowed_anywhere_even_before_message_start():
     assert_clean(stream_exchange(events))
 
 
-def test_events_without_event_lines_are_fine():
-    assert_clean(stream_exchange([sse(payload, name=None) for payload in text_stream()]))
+def test_events_without_event_lines_are_a_finding():
+    """The SDKs dispatch on the event name: an event without one never reaches the client."""
+    exchange = stream_exchange([sse(payload, name=None) for payload in text_stream()])
+    finding = only_finding(exchange, GRAMMAR, "stream.format")
+    assert finding.message.startswith("event 0: no `event:` line for this message_start event")
+    assert "(and 7 more like it, the last at event 7)" in finding.message
+
+
+def test_a_ping_spliced_into_another_event_leaves_that_event_without_a_name():
+    """Bug pattern 45: `event: content_block_delta` + a whole ping event + the delta's `data:` line."""
+    raw = (
+        "event: message_start\ndata: " + json.dumps(message_start()) + "\n\n"
+        "event: content_block_start\ndata: " + json.dumps(block_start(0, {"type": "text", "text": ""})) + "\n\n"
+        'event: content_block_delta\nevent: ping\ndata: {"type": "ping"}\n\n'
+        "data: " + json.dumps(delta(0, "text_delta", "ALPHA")) + "\n\n"
+        "event: content_block_stop\ndata: " + json.dumps(block_stop(0)) + "\n\n"
+        "event: message_delta\ndata: " + json.dumps(message_delta()) + "\n\n"
+        "event: message_stop\ndata: " + json.dumps(MESSAGE_STOP) + "\n\n"
+    )
+    finding = only_finding(stream_exchange(parse_stream(raw.encode())), GRAMMAR, "stream.format")
+    assert "event 3: no `event:` line for this content_block_delta event" in finding.message
+
+
+def timed(events: list, times: list[float]):
+    exchange = stream_exchange(events)
+    for event, t in zip(exchange.response.events, times, strict=True):
+        event.t = t
+    return exchange
+
+
+def test_a_quiet_stretch_under_the_limit_is_fine():
+    assert_clean(timed(text_stream(), [0.0, 0.1, 30.0, 30.1, 60.0, 60.1, 60.2, 60.3]))
+
+
+def test_a_stream_silent_for_longer_than_the_limit_is_a_finding():
+    """Bug pattern 45: no ping while the model works, and intermediaries drop the connection."""
+    exchange = timed(text_stream(), [0.0, 0.1, 50.2, 50.3, 50.4, 50.5, 50.6, 50.7])
+    finding = only_finding(exchange, "stream.keepalive", "stream.ping")
+    assert finding.message.startswith("50.1 s passed without any event before event 2 (ping)")
 
 
 def test_redacted_thinking_and_server_tool_results_arrive_whole():

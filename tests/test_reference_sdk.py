@@ -192,3 +192,37 @@ def test_mid_stream_error_is_raised(sdk: anthropic.Anthropic) -> None:
     ):
         s.get_final_message()
     assert caught.value.body["error"]["type"] == "overloaded_error"
+
+
+# --- what the catalogue adds: citations, refusals, quiet streams, unknown events -------------------
+
+
+def cited_memo() -> list[dict[str, Any]]:
+    memo = {"type": "text", "media_type": "text/plain", "data": "The quince is ripe in October. It turns gold."}
+    document = {"type": "document", "source": memo, "title": "Memo", "citations": {"enabled": True}}
+    return [{"role": "user", "content": [document, {"type": "text", "text": "When is the quince ripe?"}]}]
+
+
+def test_stream_with_citations_accumulates_like_the_json_answer(sdk: anthropic.Anthropic) -> None:
+    plain = sdk.messages.create(model=MODEL, max_tokens=64, messages=cited_memo())
+    with sdk.messages.stream(model=MODEL, max_tokens=64, messages=cited_memo()) as stream:
+        streamed = stream.get_final_message()
+    assert streamed.content[0].citations is not None
+    assert streamed.content[0].citations[0].type == "char_location"
+    assert streamed.content[0].citations[0].cited_text == "The quince is ripe in October. "
+    assert streamed.content[0].model_dump() == plain.content[0].model_dump()
+
+
+def test_refusal_and_newer_stop_reasons_parse(sdk: anthropic.Anthropic) -> None:
+    refusal = "ANTHROPIC_MAGIC_STRING_TRIGGER_REFUSAL_1FAEFB6177B4672DEE07F9D3AFC62588CCD2631EDCF22E8CCC1FB35B501C9C86"
+    with sdk.messages.stream(model=MODEL, max_tokens=32, messages=ask(refusal)) as stream:
+        assert stream.get_final_message().stop_reason == "refusal"
+    for reason in ("pause_turn", "model_context_window_exceeded"):
+        message = sdk.messages.create(model=MODEL, max_tokens=32, messages=ask(f"Simulate stop: {reason}\nHello"))
+        assert message.stop_reason == reason
+
+
+def test_the_sdk_skips_unknown_events_and_pings_of_a_quiet_stream(sdk: anthropic.Anthropic) -> None:
+    prompt = "Simulate unknown event\nSimulate delay: 0.6\nReply with exactly: STILL HERE"
+    with sdk.messages.stream(model=MODEL, max_tokens=32, messages=ask(prompt)) as stream:
+        assert stream.get_final_text() == "STILL HERE"

@@ -23,6 +23,18 @@ REQUEST_ID = re.compile(r"^req_[0-9A-Za-z]{24}$")
 MESSAGE_ID = re.compile(r"^msg_[0-9A-Za-z]{24}$")
 TOOL_ID = re.compile(r"^toolu_[0-9A-Za-z]{24}$")
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+# A one-page PDF that shows "The secret word is MARIGOLD."
+PDF = (
+    "JVBERi0xLjQKMSAwIG9iago8PCAvVHlwZSAvQ2F0YWxvZyAvUGFnZXMgMiAwIFIgPj4KZW5kb2JqCjIgMCBvYmoKPDwgL1R5cGUg"
+    "L1BhZ2VzIC9LaWRzIFszIDAgUl0gL0NvdW50IDEgPj4KZW5kb2JqCjMgMCBvYmoKPDwgL1R5cGUgL1BhZ2UgL1BhcmVudCAyIDAg"
+    "UiAvTWVkaWFCb3ggWzAgMCA0MDAgMjAwXSAvQ29udGVudHMgNCAwIFIgL1Jlc291cmNlcyA8PCAvRm9udCA8PCAvRjEgNSAwIFIg"
+    "Pj4gPj4gPj4KZW5kb2JqCjQgMCBvYmoKPDwgL0xlbmd0aCA1OSA+PgpzdHJlYW0KQlQgL0YxIDE4IFRmIDQwIDEwMCBUZCAoVGhl"
+    "IHNlY3JldCB3b3JkIGlzIE1BUklHT0xELikgVGogRVQKZW5kc3RyZWFtCmVuZG9iago1IDAgb2JqCjw8IC9UeXBlIC9Gb250IC9T"
+    "dWJ0eXBlIC9UeXBlMSAvQmFzZUZvbnQgL0hlbHZldGljYSA+PgplbmRvYmoKeHJlZgowIDYKMDAwMDAwMDAwMCA2NTUzNSBmIAow"
+    "MDAwMDAwMDA5IDAwMDAwIG4gCjAwMDAwMDAwNTggMDAwMDAgbiAKMDAwMDAwMDExNSAwMDAwMCBuIAowMDAwMDAwMjQxIDAwMDAw"
+    "IG4gCjAwMDAwMDAzNTAgMDAwMDAgbiAKdHJhaWxlcgo8PCAvU2l6ZSA2IC9Sb290IDEgMCBSID4+CnN0YXJ0eHJlZgo0MjAKJSVF"
+    "T0YK"
+)
 WEATHER = {
     "name": "get_weather",
     "description": "Get the current weather for a city.",
@@ -199,7 +211,9 @@ def test_request_ids_differ_between_requests(client: httpx.Client) -> None:
 
 @pytest.mark.parametrize("path", ["/v1/messages?beta=true", "/v1/messages/count_tokens?beta=true"])
 def test_query_string_is_routed(client: httpx.Client, path: str) -> None:
-    payload = body() if "count" not in path else {"model": "m", "messages": [{"role": "user", "content": "Hi"}]}
+    payload = (
+        body() if "count" not in path else {"model": "claude-test", "messages": [{"role": "user", "content": "Hi"}]}
+    )
     response = client.post(path, json=payload)
     assert response.status_code == 200
     assert REQUEST_ID.match(response.headers["request-id"])
@@ -640,9 +654,7 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ("document url", with_blocks({"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}})),
     (
         "document pdf",
-        with_blocks(
-            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}}
-        ),
+        with_blocks({"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": PDF}}),
     ),
     (
         "search_result",

@@ -9,10 +9,11 @@ exchange. Check names are stable: reports and case expectations refer to them.
 | schema        | schema.message, schema.count-tokens, schema.error, schema.stream-event,        |
 |               | schema.unknown-type (note)                                                    |
 | stream        | stream.grammar, stream.done-sentinel, stream.unknown-event (note),             |
-|               | stream.truncated, stream.block-start                                          |
+|               | stream.truncated, stream.block-start, stream.keepalive                        |
 | reassembly    | reassembly                                                                    |
 | semantics     | semantics.stop-reason, semantics.usage, semantics.identity,                    |
-|               | semantics.thinking-signature, semantics.tool-use, semantics.count-tokens       |
+|               | semantics.thinking-signature, semantics.tool-use, semantics.count-tokens,      |
+|               | semantics.citations                                                           |
 | errors        | errors.envelope, errors.status-map, errors.stream-event                        |
 | headers       | headers.request-id, headers.content-type                                      |
 """

@@ -6,6 +6,7 @@ Kept apart from the package `__init__` so that check modules can import it witho
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,6 +107,15 @@ def event_problems(payload: dict[str, Any]) -> tuple[contract.ValidationProblem,
 @functools.lru_cache(maxsize=4096)
 def _event_problems(canonical: str) -> tuple[contract.ValidationProblem, ...]:
     return tuple(contract.validate("StreamEvent", json.loads(canonical)))
+
+
+def longest_silence(events: list[SSEEvent]) -> tuple[float, int]:
+    """The longest wait between two consecutive events (seconds, by arrival time `t`), and the index of
+    the event that ended it; (0.0, 0) for fewer than two events."""
+    return max(
+        ((later.t - earlier.t, index + 1) for index, (earlier, later) in enumerate(itertools.pairwise(events))),
+        default=(0.0, 0),
+    )
 
 
 def describe(index: int, event: SSEEvent) -> str:

@@ -390,3 +390,96 @@ def count_tokens(exchange: Exchange) -> list[Finding]:
             "count_tokens.response",
         )
     ]
+
+
+# --------------------------------------------------------------------------- citations
+
+
+def _request_sources(exchange: Exchange) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+    """The request's document and search_result blocks in order, and whether any sits in a tool_result.
+
+    The API numbers citations' document_index and search_result_index across the whole request.
+    """
+    documents: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    nested = False
+    messages = request_body(exchange).get("messages")
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else []:
+            if not isinstance(block, dict):
+                continue
+            inner = block.get("content") if block.get("type") == "tool_result" else None
+            items = [block, *(item for item in inner if isinstance(item, dict))] if isinstance(inner, list) else [block]
+            for position, item in enumerate(items):
+                kind = item.get("type")
+                if kind in ("document", "search_result"):
+                    (documents if kind == "document" else results).append(item)
+                    nested = nested or position > 0
+    return documents, results, nested
+
+
+@check("semantics.citations")
+def citations(exchange: Exchange) -> list[Finding]:
+    """Citations point into the request: document and search result indexes exist, and a
+    char_location's cited_text is the slice of the plain-text document it names."""
+    final = complete_message(exchange)
+    if final is None:
+        return []
+    documents, results, nested = _request_sources(exchange)
+    findings = []
+    for position, block in enumerate(final.content):
+        cited = block.get("citations") if block.get("type") == "text" else None
+        for number, citation in enumerate(cited if isinstance(cited, list) else []):
+            problem = (
+                _citation_problem(citation, documents, results, exact=not nested)
+                if isinstance(citation, dict)
+                else None
+            )
+            if problem:
+                findings.append(
+                    _finding(
+                        "semantics.citations",
+                        f"content[{position}].citations[{number}] ({citation.get('type')}): {problem}",
+                        "messages.response.citations",
+                    )
+                )
+    return findings
+
+
+def _citation_problem(
+    citation: dict[str, Any], documents: list[dict[str, Any]], results: list[dict[str, Any]], exact: bool
+) -> str | None:
+    kind = citation.get("type")
+    if kind in ("char_location", "page_location", "content_block_location"):
+        index = _count(citation.get("document_index"))
+        if index is None:
+            return None
+        if index >= len(documents):
+            return f"document_index {index}, but the request has {len(documents)} document(s)"
+        source = documents[index].get("source")
+        if kind == "char_location" and exact and isinstance(source, dict) and source.get("type") == "text":
+            return _char_slice_problem(citation, source.get("data"))
+        return None
+    if kind == "search_result_location":
+        index = _count(citation.get("search_result_index"))
+        if index is not None and index >= len(results):
+            return f"search_result_index {index}, but the request has {len(results)} search result(s)"
+    return None
+
+
+def _char_slice_problem(citation: dict[str, Any], data: Any) -> str | None:
+    start, end, text = (
+        _count(citation.get("start_char_index")),
+        _count(citation.get("end_char_index")),
+        citation.get("cited_text"),
+    )
+    if not isinstance(data, str) or start is None or end is None or not isinstance(text, str):
+        return None
+    if not 0 <= start <= end <= len(data):
+        return f"characters {start}..{end} are outside the document's {len(data)} characters"
+    if data[start:end] != text:
+        return (
+            f"cited_text {short(text, 80)} is not the document's characters {start}..{end} {short(data[start:end], 80)}"
+        )
+    return None

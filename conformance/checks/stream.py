@@ -21,6 +21,7 @@ from conformance.checks.common import (
     check,
     describe,
     is_done_sentinel,
+    longest_silence,
     response,
     short,
     stream_events,
@@ -138,7 +139,17 @@ class _Grammar:
                 where=f"event {index}",
             )
             return None
-        if event.event is not None and event.event != kind:
+        if event.event is None:
+            # The official SDKs dispatch on the event name and skip unnamed events: this one is lost.
+            # A ping spliced into the middle of another event's lines also shows up here.
+            self.out.add(
+                f"event {index}: no `event:` line for this {kind} event; the SDKs skip events without a name, "
+                "so clients never see it",
+                "stream.format",
+                key="no-name",
+                where=f"event {index}",
+            )
+        elif event.event != kind:
             self.out.add(
                 f"event {index}: the SSE event name {event.event!r} differs from data.type {kind!r}",
                 "stream.format",
@@ -315,6 +326,34 @@ def grammar(exchange: Exchange) -> list[Finding]:
     for index, event in enumerate(events):
         machine.feed(index, event)
     return machine.finish(truncated=bool(response(exchange).truncated))
+
+
+# The longest quiet stretch between two events a stream may have. The API itself pings about every
+# 15-30 s while the model works silently (long thinking), and common proxies and load balancers drop
+# connections idle for 60 s; anything quieter than this limit keeps a stream alive through them.
+MAX_QUIET_SECONDS = 45.0
+
+
+@check("stream.keepalive")
+def keepalive(exchange: Exchange) -> list[Finding]:
+    """No quiet stretch longer than MAX_QUIET_SECONDS between two events (by their arrival times).
+
+    A gateway that drops the upstream's ping events, or buffers a slow answer, leaves the
+    connection silent until an intermediary or the client's stall watchdog gives up. Only events
+    are timed: SSE comment lines, which also keep a connection alive, are not recorded.
+    """
+    events = stream_events(exchange) or []
+    gap, position = longest_silence(events)
+    if gap <= MAX_QUIET_SECONDS:
+        return []
+    return [
+        Finding(
+            check="stream.keepalive",
+            message=f"{gap:.1f} s passed without any event before {describe(position, events[position])}; a stream "
+            f"must not stay quiet longer than {MAX_QUIET_SECONDS:g} s (send ping events while the model works)",
+            spec_ref="stream.ping",
+        )
+    ]
 
 
 @check("stream.done-sentinel")

@@ -26,7 +26,7 @@ from conformance.reference import ids
 from conformance.reference.errors import APIError, error_body, error_response, invalid_request
 from conformance.reference.responses import ORGANIZATION_ID, build_message, rate_limit_headers
 from conformance.reference.scripted import Directives, read_directives, read_prompt, respond
-from conformance.reference.streaming import encode, failing_events, message_events
+from conformance.reference.streaming import Item, encode, failing_events, message_events
 from conformance.reference.tokens import count_input
 from conformance.reference.validation import (
     SUPPORTED_VERSIONS,
@@ -36,6 +36,7 @@ from conformance.reference.validation import (
 )
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+KNOWN_MODEL_PREFIX = "claude"
 EVENT_STREAM = "text/event-stream; charset=utf-8"
 
 
@@ -81,6 +82,7 @@ class _Service:
     async def messages(self, request: Request) -> Response:
         context, body = await self._admit(request)
         params = validate_messages_request(body, context)
+        _require_known_model(params["model"])
         prompt = read_prompt(params["messages"])
         directives = read_directives(prompt)
         streaming = params.get("stream", False)
@@ -97,6 +99,7 @@ class _Service:
     async def count_tokens(self, request: Request) -> Response:
         context, body = await self._admit(request)
         params = validate_count_request(body, context)
+        _require_known_model(params["model"])
         input_tokens = count_input(params)
         return JSONResponse({"input_tokens": input_tokens}, headers=rate_limit_headers(input_tokens, 0))
 
@@ -133,6 +136,12 @@ class _Service:
             raise APIError(401, "x-api-key header is required")
         if self.api_key is not None and not any(_same(key, self.api_key) for key in keys):
             raise APIError(401, "invalid x-api-key")
+
+
+def _require_known_model(model: str) -> None:
+    """Any Claude model name is served (aliases and snapshots alike); another name is an unknown model."""
+    if not model.startswith(KNOWN_MODEL_PREFIX):
+        raise APIError(404, f"model: {model}")
 
 
 def _same(given: str, expected: str) -> bool:
@@ -186,13 +195,17 @@ def _event_stream(
         failure = APIError.of_type(directives.stream_error)
         events = failing_events(message, error_body(failure.error_type, failure.message, request_id))
     else:
-        events = message_events(message, directives.pings)
+        events = message_events(message, directives.pings, directives.delay, directives.unknown_event)
     return StreamingResponse(_sse(events), headers={**headers, "cache-control": "no-cache"}, media_type=EVENT_STREAM)
 
 
-async def _sse(events: Iterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    """Send each event as soon as it is made, yielding to the loop so it goes out on its own."""
+async def _sse(events: Iterator[Item]) -> AsyncIterator[bytes]:
+    """Send each event as soon as it is made, yielding to the loop so it goes out on its own;
+    a number in the sequence is a pause of that many seconds."""
     for event in events:
+        if isinstance(event, (int, float)):
+            await asyncio.sleep(event)
+            continue
         yield encode(event)
         await asyncio.sleep(0)
 

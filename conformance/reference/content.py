@@ -8,7 +8,10 @@ carry them. Rules that depend on the role of the message are checked here too.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
+from urllib.parse import urlsplit
 
 from conformance.reference import fields as f
 
@@ -207,14 +210,47 @@ def _tool_reference(block: dict[str, Any], location: str) -> None:
 
 def _base64_image(source: dict[str, Any], location: str) -> None:
     f.obj(source, location, ("type", "media_type", "data"))
-    f.literal(source["media_type"], f.at(location, "media_type"), IMAGE_MEDIA_TYPES)
-    f.string(source["data"], f.at(location, "data"))
+    media_type = f.literal(source["media_type"], f.at(location, "media_type"), IMAGE_MEDIA_TYPES)
+    raw = _decoded(f.string(source["data"], f.at(location, "data")), f.at(location, "data"))
+    actual = sniff_image(raw)
+    if actual is None:
+        f.fail(location, "Could not process image")
+    if actual != media_type:
+        f.fail(location, f"Image does not match the provided media type {media_type}")
 
 
 def _base64_pdf(source: dict[str, Any], location: str) -> None:
     f.obj(source, location, ("type", "media_type", "data"))
     f.literal(source["media_type"], f.at(location, "media_type"), ("application/pdf",))
-    f.string(source["data"], f.at(location, "data"))
+    raw = _decoded(f.string(source["data"], f.at(location, "data")), f.at(location, "data"))
+    if not raw.startswith(b"%PDF-"):
+        f.fail(location, "The PDF specified was not valid.")
+
+
+def _decoded(data: str, location: str) -> bytes:
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        f.fail(location, "Input should be valid base64 data")
+
+
+# The signature bytes each supported image format starts with.
+_IMAGE_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def sniff_image(raw: bytes) -> str | None:
+    """The media type the image bytes are in (by their signature), or None when they are no supported image."""
+    for signature, media_type in _IMAGE_SIGNATURES:
+        if raw.startswith(signature):
+            return media_type
+    if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
+        return "image/webp"
+    return None
 
 
 def _plain_text(source: dict[str, Any], location: str) -> None:
@@ -224,5 +260,8 @@ def _plain_text(source: dict[str, Any], location: str) -> None:
 
 
 def _url_source(source: dict[str, Any], location: str) -> None:
+    """A URL the API would download; the reference server never fetches it, it only checks the scheme."""
     f.obj(source, location, ("type", "url"))
-    f.string(source["url"], f.at(location, "url"), min_length=1)
+    url = f.string(source["url"], f.at(location, "url"), min_length=1)
+    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        f.fail(f.at(location, "url"), "Input should be a valid URL with an http or https scheme")

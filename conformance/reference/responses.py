@@ -24,7 +24,7 @@ def build_message(params: dict[str, Any], turn: Turn, input_tokens: int) -> dict
         "content": turn.content,
         "stop_reason": turn.stop_reason,
         "stop_sequence": turn.stop_sequence,
-        "stop_details": None,
+        "stop_details": turn.stop_details,
         "container": None,
         "usage": usage(input_tokens, turn.output_tokens, params.get("inference_geo")),
     }

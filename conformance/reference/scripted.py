@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.reference import ids, signing
+from conformance.reference.citations import cited_block
 from conformance.reference.conversation import blocks
 from conformance.reference.errors import TYPE_TO_STATUS
 from conformance.reference.schema_values import example_value
@@ -23,14 +24,29 @@ from conformance.reference.tokens import count_output_block, count_text, truncat
 DEFAULT_REPLY = "Hello! I am the conformance reference model."
 MAX_COUNT = 10_000
 MAX_PINGS = 1_000
+MAX_DELAY_SECONDS = 30.0
 ADAPTIVE_THINKING_MIN_MAX_TOKENS = 1024
+# Test prompts documented by Anthropic: the API answers the first with stop_reason "refusal" and the
+# second (with thinking on) with a redacted_thinking block.
+REFUSAL_TRIGGER = (
+    "ANTHROPIC_MAGIC_STRING_TRIGGER_REFUSAL_1FAEFB6177B4672DEE07F9D3AFC62588CCD2631EDCF22E8CCC1FB35B501C9C86"
+)
+REDACTED_THINKING_TRIGGER = (
+    "ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_46C9A13E193C177646C7398A98432ECCCE4C1253D5E2D82641AC0E52CC2876CB"
+)
+# Stop reasons "Simulate stop: REASON" can force: those a model cannot be asked for in plain words.
+SIMULATED_STOPS = ("pause_turn", "refusal", "model_context_window_exceeded")
+REFUSAL_DETAILS: dict[str, Any] = {"type": "refusal", "category": None, "explanation": None}
 
 _EXACT = re.compile(r"reply with exactly:[ \t]*(.*)", re.IGNORECASE)
 _COUNT = re.compile(r"count from 1 to (\d+)", re.IGNORECASE)
 _SIMULATE_ERROR = re.compile(r"simulate error:\s*([a-z_]+)", re.IGNORECASE)
 _SIMULATE_STREAM_ERROR = re.compile(r"simulate stream error:\s*([a-z_]+)", re.IGNORECASE)
 _SIMULATE_PINGS = re.compile(r"simulate pings:\s*(\d+)", re.IGNORECASE)
-_REDACTED = re.compile(r"redacted thinking", re.IGNORECASE)
+_SIMULATE_STOP = re.compile(r"simulate stop:\s*([a-z_]+)", re.IGNORECASE)
+_SIMULATE_DELAY = re.compile(r"simulate delay:\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+_SIMULATE_UNKNOWN_EVENT = re.compile(r"simulate unknown event", re.IGNORECASE)
+_REDACTED = re.compile(rf"redacted thinking|{REDACTED_THINKING_TRIGGER}", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,12 @@ class Directives:
     error: str | None = None
     stream_error: str | None = None
     pings: int = 0
+    # A stop reason to end the answer with (one of SIMULATED_STOPS).
+    stop: str | None = None
+    # Seconds a stream stays quiet after message_start (pinging meanwhile), as during long thinking.
+    delay: float = 0.0
+    # A stream carries an event of a type no client knows (forward compatibility).
+    unknown_event: bool = False
 
 
 @dataclass
@@ -59,6 +81,7 @@ class Turn:
     stop_reason: str
     stop_sequence: str | None
     output_tokens: int
+    stop_details: dict[str, Any] | None = None
 
 
 def read_prompt(messages: list[dict[str, Any]]) -> Prompt:
@@ -77,10 +100,15 @@ def read_directives(prompt: Prompt) -> Directives:
     error = _SIMULATE_ERROR.search(prompt.text)
     stream_error = _SIMULATE_STREAM_ERROR.search(prompt.text)
     pings = _SIMULATE_PINGS.search(prompt.text)
+    stop = _SIMULATE_STOP.search(prompt.text)
+    delay = _SIMULATE_DELAY.search(prompt.text)
     return Directives(
         error=_error_type(error),
         stream_error=_error_type(stream_error),
         pings=min(int(pings.group(1)), MAX_PINGS) if pings else 0,
+        stop=stop.group(1).lower() if stop and stop.group(1).lower() in SIMULATED_STOPS else None,
+        delay=min(float(delay.group(1)), MAX_DELAY_SECONDS) if delay else 0.0,
+        unknown_event=bool(_SIMULATE_UNKNOWN_EVENT.search(prompt.text)),
     )
 
 
@@ -93,43 +121,57 @@ def _error_type(match: re.Match[str] | None) -> str | None:
 
 def respond(params: dict[str, Any], prompt: Prompt) -> Turn:
     """Generate the answer to a validated Messages request."""
+    if REFUSAL_TRIGGER in prompt.text:
+        return Turn([], "refusal", None, 1, dict(REFUSAL_DETAILS))
     calls = _tool_calls(params, prompt)
+    cited: dict[str, Any] | None = None
     if calls:
         phrase = _tool_phrase([tool["name"] for tool in calls])
         plan = f"call {phrase}"
         forced = (params.get("tool_choice") or {}).get("type") in ("any", "tool")
         text = "" if forced else f"I'll use {phrase}."
     else:
-        text, plan = _answer(params, prompt)
+        text, plan, cited = _answer(params, prompt)
         text = text.removeprefix(prompt.prefill)
     planned: list[tuple[dict[str, Any], int]] = []
     thinking = _thinking_block(params, prompt, plan)
     if thinking is not None:
         planned.append(thinking)
-    if text:
+    if cited is not None:
+        planned.append((cited, count_text(cited["text"])))
+    elif text:
         planned.append((_text_block(text), count_text(text)))
     for tool in calls:
         call = {"type": "tool_use", "id": ids.tool_use_id(), "name": tool["name"], "input": _tool_input(tool)}
         planned.append(({**call, "caller": {"type": "direct"}}, count_output_block(call)))
-    return _fit(planned, params["max_tokens"], params.get("stop_sequences") or [])
+    turn = _fit(planned, params["max_tokens"], params.get("stop_sequences") or [])
+    stop = read_directives(prompt).stop
+    if stop is not None:
+        turn.stop_reason, turn.stop_sequence = stop, None
+        turn.stop_details = dict(REFUSAL_DETAILS) if stop == "refusal" else None
+    return turn
 
 
-def _answer(params: dict[str, Any], prompt: Prompt) -> tuple[str, str]:
-    """The text answer and a short description of it (used in the thinking text)."""
+def _answer(params: dict[str, Any], prompt: Prompt) -> tuple[str, str, dict[str, Any] | None]:
+    """The text answer, a short description of it (used in the thinking text), and the cited text
+    block that replaces the text when the answer quotes a source."""
     output_format = (params.get("output_config") or {}).get("format")
     if output_format:
         value = example_value(output_format["schema"])
-        return json.dumps(value, ensure_ascii=False), "answer with JSON that matches the requested schema"
+        return json.dumps(value, ensure_ascii=False), "answer with JSON that matches the requested schema", None
     exact = _EXACT.search(prompt.text)
     if exact and exact.group(1).strip():
-        return exact.group(1).strip(), "reply with exactly the text I was given"
+        return exact.group(1).strip(), "reply with exactly the text I was given", None
     count = _COUNT.search(prompt.text)
     if count:
         limit = min(int(count.group(1)), MAX_COUNT)
-        return " ".join(str(number) for number in range(1, limit + 1)), f"count from 1 to {limit}"
+        return " ".join(str(number) for number in range(1, limit + 1)), f"count from 1 to {limit}", None
+    cited = cited_block(params["messages"])
+    if cited is not None:
+        return cited["text"], "quote the source that answers the question", cited
     if prompt.tool_results:
-        return "\n".join(_report(result) for result in prompt.tool_results), "report what the tool returned"
-    return DEFAULT_REPLY, "greet the user"
+        return "\n".join(_report(result) for result in prompt.tool_results), "report what the tool returned", None
+    return DEFAULT_REPLY, "greet the user", None
 
 
 def _report(result: dict[str, Any]) -> str:
@@ -212,10 +254,10 @@ def _fit(planned: list[tuple[dict[str, Any], int]], max_tokens: int, stop_sequen
         if block["type"] == "text":
             text, matched = _cut_at_stop_sequence(block["text"], stop_sequences)
             if count_text(text) > remaining:
-                _append_text(content, truncate_text(text, remaining))
+                _append_text(content, block, truncate_text(text, remaining))
                 return Turn(content, "max_tokens", None, max_tokens)
             used += count_text(text)
-            _append_text(content, text)
+            _append_text(content, block, text)
             if matched is not None:
                 return Turn(content, "stop_sequence", matched, max(1, min(max_tokens, used + count_text(matched))))
         elif block["type"] == "tool_use":
@@ -239,9 +281,10 @@ def _text_block(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text, "citations": None}
 
 
-def _append_text(content: list[dict[str, Any]], text: str) -> None:
+def _append_text(content: list[dict[str, Any]], block: dict[str, Any], text: str) -> None:
+    """Append `block` (its citations kept) with its text cut to `text`, unless nothing is left."""
     if text:
-        content.append(_text_block(text))
+        content.append({**block, "text": text})
 
 
 def _cut_at_stop_sequence(text: str, stop_sequences: list[str]) -> tuple[str, str | None]:

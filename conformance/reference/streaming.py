@@ -3,8 +3,12 @@
 message_start (the Message with no content and null stop fields), then for each block
 content_block_start (the block emptied), its deltas and content_block_stop, then message_delta
 (stop fields and cumulative usage) and message_stop. A ping follows the first
-content_block_start, where the real API sends it. Text streams a few words per delta, tool input
-as slices of its JSON, thinking as thinking_delta chunks and one signature_delta at the end.
+content_block_start, where the real API sends it. Text streams its citations first (one
+citations_delta each) and then a few words per delta, tool input as slices of its JSON, thinking
+as thinking_delta chunks and one signature_delta at the end.
+
+The sequence may also hold numbers: seconds to wait before sending what follows (the app sleeps),
+which is how a quiet stretch with keepalive pings is played.
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ PING: dict[str, Any] = {"type": "ping"}
 WORDS_PER_DELTA = 3
 JSON_CHARS_PER_DELTA = 16
 START_OUTPUT_TOKENS = 1
+PING_INTERVAL = 0.5
+# An event of a type no client knows, for "Simulate unknown event": clients must skip it.
+UNKNOWN_EVENT: dict[str, Any] = {"type": "unknown_event_probe", "detail": "an event type clients do not know yet"}
+
+Item = dict[str, Any] | float
 
 
 def encode(event: dict[str, Any]) -> bytes:
@@ -26,9 +35,23 @@ def encode(event: dict[str, Any]) -> bytes:
     return f"event: {event['type']}\ndata: {data}\n\n".encode()
 
 
-def message_events(message: dict[str, Any], extra_pings: int = 0) -> Iterator[dict[str, Any]]:
-    """Every event of the stream of `message`; `extra_pings` more pings go between deltas."""
+def message_events(
+    message: dict[str, Any], extra_pings: int = 0, delay: float = 0.0, unknown_event: bool = False
+) -> Iterator[Item]:
+    """Every event of the stream of `message`; `extra_pings` more pings go between deltas.
+
+    `delay` seconds of quiet follow message_start, with a ping every PING_INTERVAL (as the API
+    pings while the model works); `unknown_event` adds UNKNOWN_EVENT after message_start.
+    """
     yield message_start(message)
+    if unknown_event:
+        yield UNKNOWN_EVENT
+    remaining = delay
+    while remaining > 0:
+        step = min(PING_INTERVAL, remaining)
+        yield step
+        yield PING
+        remaining -= step
     pending_pings = extra_pings
     if not message["content"]:
         yield PING
@@ -50,7 +73,7 @@ def message_events(message: dict[str, Any], extra_pings: int = 0) -> Iterator[di
         "delta": {
             "stop_reason": message["stop_reason"],
             "stop_sequence": message["stop_sequence"],
-            "stop_details": None,
+            "stop_details": message.get("stop_details"),
             "container": None,
         },
         "usage": {
@@ -86,7 +109,7 @@ def _started(block: dict[str, Any]) -> dict[str, Any]:
     """The block as content_block_start announces it: everything that streams is still empty."""
     kind = block["type"]
     if kind == "text":
-        return {**block, "text": ""}
+        return {**block, "text": "", **({"citations": []} if block.get("citations") else {})}
     if kind == "thinking":
         return {**block, "thinking": "", "signature": ""}
     if kind == "tool_use":
@@ -97,6 +120,8 @@ def _started(block: dict[str, Any]) -> dict[str, Any]:
 def _deltas(block: dict[str, Any]) -> Iterator[dict[str, Any]]:
     kind = block["type"]
     if kind == "text":
+        for citation in block.get("citations") or []:
+            yield {"type": "citations_delta", "citation": citation}
         for piece in word_chunks(block["text"]):
             yield {"type": "text_delta", "text": piece}
     elif kind == "thinking":
