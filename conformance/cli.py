@@ -10,19 +10,41 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from conformance import __version__
-from conformance.cases import TIERS, CaseError, load_cases, select, tiers_up_to
+from conformance.cases import TIERS, CaseError, load_cases
 from conformance.model import Outcome
+from conformance.specs import cli as specs_cli
 from conformance.target import AUTH_STYLES, DEFAULT_MODEL, DEFAULT_VERSION, Target, TargetError
 from conformance.transport import Limits
 
+if TYPE_CHECKING:
+    from conformance.baseline import Baseline
+    from conformance.cases import Case
+    from conformance.consumers import Profile
+    from conformance.model import RunReport
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_OUT = Path("reports/latest")
+DEFAULT_MATRIX_OUT = Path("reports/matrix")
+DEFAULT_RECHECK_OUT = Path("reports/recheck")
+EXIT_CODES_GATE = (
+    "Exit codes: 0 nothing fails the gate (no case failed or errored; with --baseline, nothing got worse than it; "
+    "--fail-on widens what fails), 1 something does, 2 usage error."
+)
+EXIT_CODES_WRITE = "Exit codes: 0 written, 2 usage error (bad flags, a missing or unreadable file)."
 
 
 class UsageError(Exception):
     """Bad flags or files: reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the error and where to get help), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _header(value: str) -> tuple[str, str]:
@@ -53,11 +75,11 @@ def _positive(kind: type) -> object:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="conformance",
         description="Conformance suite for Anthropic-Messages-compatible endpoints "
         "(POST /v1/messages, its SSE stream, /v1/messages/count_tokens).",
-        epilog="Exit codes: 0 no case failed or errored, 1 some did, 2 usage error.",
+        epilog=EXIT_CODES_GATE,
     )
     parser.add_argument("--version", action="version", version=f"conformance {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -67,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the cases against a target (default: the embedded reference server)",
         description="Run the cases against an endpoint and write report.json, junit.xml and report.html. "
         "Without --base-url the embedded reference server is started on a free loopback port.",
-        epilog="Exit codes: 0 no case failed or errored, 1 some did, 2 usage error.",
+        epilog=EXIT_CODES_GATE,
     )
     target = run.add_argument_group("target")
     target.add_argument(
@@ -81,9 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
         "reference server). Never written to any report.",
     )
     target.add_argument(
-        "--auth", choices=AUTH_STYLES, default="x-api-key", help="how to send the key (default: %(default)s)"
+        "--auth",
+        choices=AUTH_STYLES,
+        help="how to send the key (default: the provider profile's; x-api-key for anthropic)",
     )
-    target.add_argument("--model", default=DEFAULT_MODEL, help="model name to request (default: %(default)s)")
+    target.add_argument(
+        "--model",
+        help=f"model name to request (default: the provider profile's default model; {DEFAULT_MODEL} for anthropic "
+        "and the reference server)",
+    )
     target.add_argument("--provider", default="anthropic", help="provider profile of the target (default: %(default)s)")
     target.add_argument(
         "--anthropic-version",
@@ -109,8 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     selection.add_argument(
         "--tier",
         choices=TIERS,
-        default="extended",
-        help="run the cases of this tier and the cheaper ones: smoke < core < extended (default: %(default)s, all)",
+        help=f"run the cases of this tier and the cheaper ones: {' < '.join(TIERS)} (default: extended, all but "
+        "the provider probes; with --profile, the cases the profile names whatever their tier)",
     )
     selection.add_argument(
         "-k",
@@ -122,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     selection.add_argument(
         "--cases", type=Path, metavar="DIR", help="load cases from DIR (default: the built-in cases)"
     )
+    _add_profile_flag(selection)
     execution = run.add_argument_group("execution and bounds")
     execution.add_argument(
         "--concurrency", type=_positive(int), default=4, metavar="N", help="cases run at once (default: %(default)s)"
@@ -159,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="report directory (default: %(default)s)"
     )
     output.add_argument("-v", "--verbose", action="store_true", help="print every finding while running")
+    output.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="also store every exchange (redacted) as a cassette in DIR, for `conformance recheck DIR`",
+    )
+    _add_gate_flags(run.add_argument_group("CI gate"))
     run.set_defaults(handler=cmd_run)
 
     serve = commands.add_parser(
@@ -181,19 +217,209 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--tier", choices=TIERS, help="only this tier and the cheaper ones")
     listing.add_argument("-k", dest="keyword", metavar="EXPR", help="only cases whose id or feature matches")
     listing.add_argument("--cases", type=Path, metavar="DIR", help="load cases from DIR (default: the built-in cases)")
+    _add_profile_flag(listing)
     listing.set_defaults(handler=cmd_cases_list)
+
+    _add_matrix_command(commands)
+    _add_baseline_command(commands)
+    _add_recheck_command(commands)
+    specs_cli.add_parser(commands)
     return parser
 
 
-def _selected_cases(args: argparse.Namespace) -> list:
+def _profile_names() -> str:
+    from conformance.consumers import ProfileError, load_profiles
+
     try:
-        cases = load_cases(args.cases)
+        return ", ".join(load_profiles()) or "none"
+    except ProfileError:
+        return "none readable"
+
+
+def _add_profile_flag(group: argparse._ActionsContainer) -> None:
+    group.add_argument(
+        "--profile",
+        metavar="NAME",
+        help=f"only the cases one client relies on: a consumer profile ({_profile_names()}) or a profile .yaml "
+        "file; combines with --tier and -k",
+    )
+
+
+def _add_gate_flags(group: argparse._ActionsContainer) -> None:
+    from conformance.baseline import DEFAULT_FAIL_ON, FAIL_ON_CHOICES
+
+    group.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="expectation file from `conformance baseline write`: exit 1 only on a failing case that is not in it "
+        "or got worse than it; cases that got better are listed as fixed",
+    )
+    group.add_argument(
+        "--fail-on",
+        choices=FAIL_ON_CHOICES,
+        default=DEFAULT_FAIL_ON,
+        help="the least severe outcome that fails the gate: failed (and error), deviation (and worse) or "
+        "unsupported (and worse) (default: %(default)s)",
+    )
+
+
+def _add_matrix_command(commands: argparse._SubParsersAction) -> None:
+    matrix = commands.add_parser(
+        "matrix",
+        help="build the compatibility matrix (features and profiles x targets) from report.json files",
+        description="Build matrix.html (one self-contained page), matrix.md (for a GitHub step summary or a README) "
+        "and matrix.json from the report.json of several runs. Each target is labelled by provider, model, base "
+        "URL host and date; each consumer profile gets a row.",
+        epilog=EXIT_CODES_WRITE,
+    )
+    matrix.add_argument(
+        "reports", nargs="+", type=Path, metavar="REPORT.json", help="report.json files, one per target"
+    )
+    matrix.add_argument(
+        "--out", type=Path, default=DEFAULT_MATRIX_OUT, metavar="DIR", help="output directory (default: %(default)s)"
+    )
+    matrix.add_argument(
+        "--profile",
+        action="append",
+        metavar="NAME",
+        help="profile rows to show (repeatable; a name or a .yaml file; default: every built-in profile)",
+    )
+    matrix.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="name the columns, in the order of the reports (repeatable), e.g. when several runs hit one target",
+    )
+    matrix.set_defaults(handler=cmd_matrix)
+
+
+def _add_baseline_command(commands: argparse._SubParsersAction) -> None:
+    baseline = commands.add_parser(
+        "baseline",
+        help="write CI baselines (expectation files) from a report",
+        description="Manage baselines: expectation files that let CI gate on regressions only.",
+    )
+    actions = baseline.add_subparsers(dest="baseline_command", metavar="ACTION", required=True)
+    write = actions.add_parser(
+        "write",
+        help="record a report's non-passing cases, with their reasons, as a baseline",
+        description="Record every case of a report that did not pass (failed, error, deviation, unsupported), "
+        "with its outcome and reason, as a YAML baseline for `conformance run --baseline FILE`.",
+        epilog=EXIT_CODES_WRITE,
+    )
+    write.add_argument("report", type=Path, metavar="REPORT.json", help="the run to take the baseline from")
+    write.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="baseline file to write")
+    write.set_defaults(handler=cmd_baseline_write)
+
+
+def _add_recheck_command(commands: argparse._SubParsersAction) -> None:
+    recheck = commands.add_parser(
+        "recheck",
+        help="judge a recorded run (a cassette from --record) again, offline",
+        description="Re-run every check on the exchanges recorded with `conformance run --record DIR`, with no "
+        "network and no cost, and write report.json, junit.xml and report.html. Cases are loaded by id from the "
+        "catalogue; a recorded case no longer in it (or whose requests changed) gets the contract checks only.",
+        epilog=EXIT_CODES_GATE,
+    )
+    recheck.add_argument("cassette", type=Path, metavar="DIR", help="the directory given to --record")
+    recheck.add_argument("--cases", type=Path, metavar="DIR", help="load cases from DIR (default: the built-in cases)")
+    recheck.add_argument(
+        "--out", type=Path, default=DEFAULT_RECHECK_OUT, metavar="DIR", help="report directory (default: %(default)s)"
+    )
+    recheck.add_argument("-v", "--verbose", action="store_true", help="print every finding")
+    _add_gate_flags(recheck.add_argument_group("CI gate"))
+    recheck.set_defaults(handler=cmd_recheck)
+
+
+def _load_catalogue(directory: Path | None) -> list[Case]:
+    try:
+        return load_cases(directory)
     except CaseError as exc:
         raise UsageError(str(exc)) from None
-    chosen = select(cases, tiers_up_to(args.tier) if args.tier else None, args.keyword)
+
+
+def _profile(name: str) -> Profile:
+    from conformance.consumers import ProfileError, get_profile
+
+    try:
+        return get_profile(name)
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _selected_cases(args: argparse.Namespace, default_tier: str | None = "extended") -> list[Case]:
+    from conformance.consumers import select_cases
+
+    cases = _load_catalogue(args.cases)
+    profile = _profile(args.profile) if args.profile else None
+    chosen = select_cases(cases, args.tier, args.keyword, profile, default_tier)
     if not chosen:
-        raise UsageError("no case matches the selection (--tier / -k)")
+        raise UsageError("no case matches the selection (--tier / -k / --profile)")
     return chosen
+
+
+def _load_baseline(path: Path | None) -> Baseline | None:
+    from conformance.baseline import BaselineError, load_baseline
+
+    if path is None:
+        return None
+    try:
+        return load_baseline(path)
+    except BaselineError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _print_lines(lines: list[str]) -> None:
+    """Plain lines that may quote the endpoint: control characters are shown, never obeyed."""
+    from rich.console import Console
+    from rich.text import Text
+
+    from conformance.report.console import _safe
+
+    console = Console(highlight=False)
+    for line in lines:
+        console.print(Text(_safe(line)), soft_wrap=True)
+
+
+def _load_report(path: Path) -> RunReport:
+    from conformance.report import load_report
+
+    try:
+        return load_report(path)
+    except FileNotFoundError:
+        raise UsageError(f"no report at {path}") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _gate_exit(args: argparse.Namespace, report: RunReport, baseline: Baseline | None) -> int:
+    """Print the gate's verdict when a baseline or a stricter --fail-on is in play; return the exit code."""
+    from conformance.baseline import DEFAULT_FAIL_ON, describe_gate, gate
+
+    verdict = gate(report.results, baseline, args.fail_on)
+    if baseline is not None or args.fail_on != DEFAULT_FAIL_ON:
+        _print_lines(["", *describe_gate(verdict, args.baseline)])
+    return EXIT_OK if verdict.ok else EXIT_FAILED
+
+
+def _profile_verdict(name: str, report: RunReport) -> list[str]:
+    """The answer to "can I deploy this gateway for this client?"."""
+    from conformance.consumers import INCOMPLETE, NOT_READY, readiness
+
+    profile = _profile(name)
+    outcomes = [result.outcome for result in profile.select(report.results)]
+    state = readiness(outcomes)
+    if state == NOT_READY:
+        failing = sum(1 for outcome in outcomes if outcome in (Outcome.FAILED, Outcome.ERROR))
+        why = f"{failing} of its {len(outcomes)} cases failed or errored"
+    elif state == INCOMPLETE:
+        why = f"nothing failed, but {outcomes.count(Outcome.SKIPPED)} of its {len(outcomes)} cases were skipped"
+    else:
+        counts = ", ".join(f"{outcomes.count(o)} {o.value}" for o in Outcome if o in outcomes)
+        why = f"the target can serve it ({counts})"
+    return ["", f"Profile {profile.name} ({profile.label}): {state.upper()}: {why}"]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -203,6 +429,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from conformance.runner import run_suite
 
     cases = _selected_cases(args)
+    baseline = _load_baseline(args.baseline)
     api_key = args.api_key or os.environ.get("CONFORMANCE_API_KEY") or os.environ.get("ANTHROPIC_API_KEY")
     limits = Limits(
         timeout=args.timeout,
@@ -233,9 +460,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         reporter.start(target.info(), len(cases))
         report = asyncio.run(run_suite(target, cases, limits, args.concurrency, reporter.case_done))
     paths = write_reports(report, args.out)
+    if args.record is not None:
+        from conformance.cassette import write_cassette
+
+        paths["record"] = write_cassette(report, cases, args.record)
     reporter.finish(report, paths)
-    summary = report.summary()
-    return EXIT_FAILED if summary[Outcome.FAILED.value] or summary[Outcome.ERROR.value] else EXIT_OK
+    if args.profile:
+        _print_lines(_profile_verdict(args.profile, report))
+    return _gate_exit(args, report, baseline)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -249,7 +481,7 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    cases = _selected_cases(args)
+    cases = _selected_cases(args, default_tier=None)
     table = Table(title=f"{len(cases)} cases", title_justify="left")
     for column in ("id", "feature", "tier", "spec", "requests", "max output tokens"):
         table.add_column(column, justify="right" if column in ("requests", "max output tokens") else "left")
@@ -260,6 +492,88 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
     )
     Console().print(table)
     return EXIT_OK
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from conformance.consumers import ProfileError, load_profiles
+    from conformance.report.matrix import build_matrix, write_matrix
+
+    reports = [(str(path), _load_report(path)) for path in args.reports]
+    if len(args.label) > len(reports):
+        raise UsageError(f"{len(args.label)} --label for {len(reports)} reports")
+    if args.profile:
+        profiles = [_profile(name) for name in args.profile]
+    else:
+        try:
+            profiles = list(load_profiles().values())
+        except ProfileError as exc:
+            raise UsageError(str(exc)) from None
+    try:
+        catalogue: list[Case] | None = load_cases()
+    except CaseError:
+        catalogue = None  # profile cells then cannot say which cases a run left out
+    matrix = build_matrix(reports, profiles, catalogue, out_dir=args.out, titles=args.label)
+    paths = write_matrix(matrix, args.out)
+    lines = [f"Matrix of {len(reports)} targets x {len(matrix.rows)} rows:"]
+    lines += [f"  {kind:<5} {path}" for kind, path in paths.items()]
+    _print_lines(lines)
+    return EXIT_OK
+
+
+def cmd_baseline_write(args: argparse.Namespace) -> int:
+    from conformance.baseline import Baseline, write_baseline
+
+    baseline = Baseline.from_results(_load_report(args.report))
+    try:
+        path = write_baseline(baseline, args.output)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    counts: dict[str, int] = {}
+    for expectation in baseline.expectations.values():
+        counts[expectation.outcome.value] = counts.get(expectation.outcome.value, 0) + 1
+    detail = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "every case passed"
+    _print_lines([f"Baseline of {len(baseline.expectations)} non-passing cases ({detail}) written to {path}"])
+    return EXIT_OK
+
+
+def cmd_recheck(args: argparse.Namespace) -> int:
+    from conformance.cassette import CassetteError, load_cassette, recheck
+    from conformance.report import write_reports
+    from conformance.report.console import ConsoleReporter
+
+    try:
+        cassette = load_cassette(args.cassette)
+    except CassetteError as exc:
+        raise UsageError(str(exc)) from None
+    from conformance.specs.profiles import ProfileError as ProviderError
+    from conformance.specs.profiles import load_profile
+
+    catalogue = _load_catalogue(args.cases)
+    baseline = _load_baseline(args.baseline)
+    try:
+        provider = load_profile(cassette.target.provider)
+    except ProviderError as exc:
+        provider = None
+        _print_lines([f"warning: {exc}: judged against the canonical contract, without documented deviations"])
+    rechecked = recheck(cassette, catalogue, provider)
+    report = rechecked.report
+    reporter = ConsoleReporter(verbose=args.verbose)
+    reporter.start(report.target, len(report.results))
+    for result in report.results:
+        reporter.case_done(result)
+    paths = write_reports(report, args.out)
+    reporter.finish(report, paths)
+    lines = ["", f"Recheck of {args.cassette} (recorded {cassette.started_at or 'at an unknown time'}), offline:"]
+    same = len(report.results) - len(rechecked.changed)
+    lines.append(f"  {same} of {len(report.results)} outcomes as recorded")
+    if rechecked.changed:
+        lines.append(f"  {len(rechecked.changed)} changed with the current checks and cases:")
+        lines += [f"    {case_id}: {before.value} -> {after.value}" for case_id, before, after in rechecked.changed]
+    if rechecked.contract_only:
+        lines.append(f"  {len(rechecked.contract_only)} judged by the contract checks only:")
+        lines += [f"    {case_id}: {why}" for case_id, why in sorted(rechecked.contract_only.items())]
+    _print_lines(lines)
+    return _gate_exit(args, report, baseline)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

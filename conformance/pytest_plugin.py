@@ -1,70 +1,191 @@
 """pytest plugin: `pytest --conformance [--base-url URL]` runs the case catalogue as test items.
 
-Inert unless --conformance is given. Each case becomes one item named `conformance::<case id>`,
-marked `tier_<tier>` and `feature_<feature>` for `-m` selection; `-k` matches case ids. Without
---base-url the embedded reference server is started once per test process (so it works under
-pytest-xdist too). A failed case fails its item with every finding in the message.
+Inert unless --conformance is given. Each case becomes one item, `conformance::<case id>`,
+marked `conformance`, `tier_<tier>`, `feature_<feature>` and `profile_<profile>` (dashes become
+underscores) for `-m` selection; `-k` matches case ids and those markers. `--profile NAME` keeps
+only one client's cases. Without --base-url the embedded reference server is started once per
+test process, so it works under pytest-xdist too (each worker starts its own).
+
+Verdicts map onto pytest outcomes: a case that fails the gate (`failed` and `error`; more with
+--conformance-fail-on) fails its item with every finding in the message; `skipped` and
+`unsupported` skip; `deviation` passes. With `--baseline FILE` a case the baseline expects to
+fail is marked xfail: it xfails while it fails as recorded, fails if it got worse, and XPASSes
+once it is fixed.
+
+Option names that other well-known plugins own (pytest-base-url's --base-url, pytest-profiling's
+--profile) are only registered when those plugins are not installed; the `--conformance-*`
+spelling always works.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance.cases import TIERS, Case, load_cases, select, tiers_up_to
+from conformance.baseline import (
+    DEFAULT_FAIL_ON,
+    FAIL_ON_CHOICES,
+    FIXED,
+    KNOWN,
+    Baseline,
+    BaselineError,
+    classify,
+    failing_outcomes,
+    load_baseline,
+)
+from conformance.cases import TIERS, Case, CaseError, load_cases
+from conformance.consumers import Profile, ProfileError, get_profile, load_profiles, select_cases
 from conformance.model import CaseResult, Outcome
-from conformance.target import AUTH_STYLES, DEFAULT_MODEL, Target
+from conformance.report.junit import exchange_line, finding_line
+from conformance.target import AUTH_STYLES, DEFAULT_MODEL, Target, TargetError
+
+# Option names another plugin may register: claiming them too would make pytest refuse to start.
+_CLAIMED_BY = {"--base-url": "pytest_base_url", "--profile": "pytest_profiling"}
+
+
+def _names(*names: str) -> list[str]:
+    return [name for name in names if name not in _CLAIMED_BY or importlib.util.find_spec(_CLAIMED_BY[name]) is None]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "Anthropic Messages API conformance")
     group.addoption("--conformance", action="store_true", help="collect the conformance cases as test items")
-    group.addoption("--base-url", help="endpoint under test (default: the embedded reference server)")
+    group.addoption(
+        *_names("--base-url", "--conformance-base-url"),
+        dest="conformance_base_url",
+        metavar="URL",
+        help="endpoint under test, as ANTHROPIC_BASE_URL (default: the embedded reference server)",
+    )
     group.addoption("--api-key", help="API key (default: $CONFORMANCE_API_KEY, then $ANTHROPIC_API_KEY)")
-    group.addoption("--auth", choices=AUTH_STYLES, default="x-api-key", help="how to send the key")
-    group.addoption("--model", default=DEFAULT_MODEL, help="model name to request")
+    group.addoption("--auth", choices=AUTH_STYLES, help="how to send the key (default: the provider profile's)")
+    group.addoption("--model", help=f"model name to request (default: the provider profile's; {DEFAULT_MODEL})")
     group.addoption("--provider", default="anthropic", help="provider profile of the target")
-    group.addoption("--conformance-tier", choices=TIERS, default="extended", help="highest tier to collect")
+    group.addoption(
+        "--conformance-tier",
+        choices=TIERS,
+        help="highest tier to collect (default: extended; with --profile, the cases the profile names)",
+    )
+    group.addoption(
+        *_names("--profile", "--conformance-profile"),
+        dest="conformance_profile",
+        metavar="NAME",
+        help="only the cases one client relies on: a consumer profile (e.g. claude-code) or a profile .yaml file",
+    )
+    group.addoption(
+        "--conformance-capabilities",
+        metavar="LIST",
+        help="comma-separated capabilities the target claims; cases needing another are skipped (default: all)",
+    )
+    group.addoption("--conformance-cases", metavar="DIR", help="load cases from DIR (default: the built-in cases)")
+    group.addoption(
+        "--baseline",
+        "--conformance-baseline",
+        dest="conformance_baseline",
+        metavar="FILE",
+        help="baseline from `conformance baseline write`: cases it expects to fail are xfail",
+    )
+    group.addoption(
+        "--conformance-fail-on",
+        choices=FAIL_ON_CHOICES,
+        default=DEFAULT_FAIL_ON,
+        help="least severe outcome that fails an item: failed (and error), deviation or unsupported",
+    )
+
+
+def marker_name(kind: str, value: str) -> str:
+    return f"{kind}_{value}".replace("-", "_").replace(".", "_")
+
+
+_CASES = pytest.StashKey[list[Case]]()
+_PROFILES = pytest.StashKey[list[Profile]]()
+_BASELINE = pytest.StashKey[Baseline | None]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance: a case of the conformance catalogue")
     if not config.getoption("conformance"):
         return
-    cases = load_cases()
-    for name in sorted({f"tier_{c.tier}" for c in cases} | {f"feature_{c.feature}" for c in cases}):
-        config.addinivalue_line("markers", f"{name}: conformance cases of this tier or feature")
-    config.stash[_CASES] = select(cases, tiers_up_to(config.getoption("conformance_tier")))
-    config.stash[_TARGET] = _TargetHolder(config)
-    config.add_cleanup(config.stash[_TARGET].close)
+    option = config.getoption
+    try:
+        cases = load_cases(Path(option("conformance_cases")) if option("conformance_cases") else None)
+        profiles = list(load_profiles().values())
+        profile = get_profile(option("conformance_profile")) if option("conformance_profile") else None
+        chosen = select_cases(cases, option("conformance_tier"), profile=profile)
+        baseline_path = option("conformance_baseline")
+        config.stash[_BASELINE] = load_baseline(baseline_path) if baseline_path else None
+    except (CaseError, ProfileError, BaselineError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    names = {marker_name("tier", c.tier) for c in cases} | {marker_name("feature", c.feature) for c in cases}
+    names |= {marker_name("profile", p.name) for p in profiles}
+    for name in sorted(names):
+        config.addinivalue_line("markers", f"{name}: conformance cases of this tier, feature or consumer profile")
+    config.stash[_CASES] = chosen
+    config.stash[_PROFILES] = profiles
+    config.stash[_DRIVER] = _Driver(config)
+    config.add_cleanup(config.stash[_DRIVER].close)
 
 
-_CASES = pytest.StashKey[list[Case]]()
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if not config.getoption("conformance"):
+        return []
+    option = config.getoption
+    target = _base_url(config) or "the embedded reference server"
+    line = f"conformance: {len(config.stash[_CASES])} cases against {target} (provider {option('provider')}"
+    line += f", model {option('model') or 'the provider default'})"
+    if option("conformance_profile"):
+        line += f", profile {option('conformance_profile')}"
+    if option("conformance_baseline"):
+        line += f", baseline {option('conformance_baseline')}"
+    return [line]
 
 
-class _TargetHolder:
-    """Builds the target on first use; starts (and later stops) the reference server if needed."""
+def _base_url(config: pytest.Config) -> str | None:
+    # pytest-base-url, when installed, owns --base-url (same meaning, dest base_url).
+    return config.getoption("conformance_base_url") or config.getoption("base_url", default=None)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse a bad --base-url once, before any item runs (conftest files may have set it)."""
+    if session.config.getoption("conformance"):
+        session.config.stash[_DRIVER].target()
+
+
+class _Driver:
+    """Runs the cases of this test process: one target, one event loop and one HTTP client for all
+    items (a client per item would cost more than most cases). Nothing starts before the first
+    item runs, so collecting starts no server; without a base URL the reference server is started.
+    """
 
     def __init__(self, config: pytest.Config) -> None:
         self._config = config
         self._target: Target | None = None
         self._server: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: Any = None
 
-    def get(self) -> Target:
-        if self._target is None:
-            option = self._config.getoption
-            base_url = option("base_url")
-            api_key = option("api_key") or os.environ.get("CONFORMANCE_API_KEY") or os.environ.get("ANTHROPIC_API_KEY")
-            if base_url is None:
-                from conformance.reference import ReferenceServer
+    def target(self, start_server: bool = False) -> Target | None:
+        """The target; None when it is the reference server and `start_server` is false."""
+        if self._target is not None:
+            return self._target
+        option = self._config.getoption
+        base_url = _base_url(self._config)
+        api_key = option("api_key") or os.environ.get("CONFORMANCE_API_KEY") or os.environ.get("ANTHROPIC_API_KEY")
+        if base_url is None:
+            if not start_server:
+                return None
+            from conformance.reference import ReferenceServer
 
-                api_key = option("api_key") or "ref-" + secrets.token_hex(16)
-                self._server = ReferenceServer(api_key=api_key)
-                base_url = self._server.__enter__().base_url
+            api_key = option("api_key") or "ref-" + secrets.token_hex(16)
+            self._server = ReferenceServer(api_key=api_key)
+            base_url = self._server.__enter__().base_url
+        capabilities = option("conformance_capabilities")
+        try:
             self._target = Target(
                 base_url=base_url,
                 api_key=api_key,
@@ -72,20 +193,46 @@ class _TargetHolder:
                 model=option("model"),
                 provider=option("provider"),
                 reference=self._server is not None,
+                capabilities=frozenset(c.strip() for c in capabilities.split(",") if c.strip())
+                if capabilities
+                else None,
             )
+        except TargetError as exc:
+            raise pytest.UsageError(str(exc)) from None
         return self._target
 
+    def run(self, case: Case) -> CaseResult:
+        if self._runner is None:
+            from conformance.runner import Runner
+            from conformance.transport import Redactor, Transport
+
+            target = self.target(start_server=True)
+            assert target is not None
+            self._loop = asyncio.new_event_loop()
+            redactor = Redactor(secrets=[target.api_key] if target.api_key else [])
+            self._runner = Runner(target, Transport(redactor=redactor))
+        assert self._loop is not None
+        return self._loop.run_until_complete(self._runner.run_case(case))
+
     def close(self) -> None:
+        if self._loop is not None:
+            self._loop.run_until_complete(self._runner.transport.aclose())
+            self._loop.close()
+            self._loop = None
         if self._server is not None:
             self._server.__exit__(None, None, None)
             self._server = None
 
 
-_TARGET = pytest.StashKey[_TargetHolder]()
+_DRIVER = pytest.StashKey[_Driver]()
 
 
 class ConformanceFailure(AssertionError):
-    """A case that failed or errored; its message lists the findings."""
+    """A case that fails the gate; its message lists the findings."""
+
+
+class KnownFailure(ConformanceFailure):
+    """A case that fails as its baseline entry expects: what the xfail marker accepts."""
 
 
 class ConformanceItem(pytest.Item):
@@ -93,25 +240,32 @@ class ConformanceItem(pytest.Item):
         super().__init__(**kwargs)
         self.case = case
         self.add_marker("conformance")
-        self.add_marker(f"tier_{case.tier}")
-        self.add_marker(f"feature_{case.feature}")
+        self.add_marker(marker_name("tier", case.tier))
+        self.add_marker(marker_name("feature", case.feature))
+        for profile in self.config.stash[_PROFILES]:
+            if profile.matches(case):
+                self.add_marker(marker_name("profile", profile.name))
+        self.failing = failing_outcomes(self.config.getoption("conformance_fail_on"))
+        baseline = self.config.stash[_BASELINE]
+        self.expected = baseline.expectations.get(case.id) if baseline else None
+        if self.expected is not None and self.expected.outcome in self.failing:
+            reason = f"baseline: {self.expected.outcome.value}" + (
+                f": {self.expected.reason}" if self.expected.reason else ""
+            )
+            self.add_marker(pytest.mark.xfail(reason=reason, raises=KnownFailure, strict=False))
 
     def runtest(self) -> None:
-        from conformance.runner import Runner
-        from conformance.transport import Redactor, Transport
-
-        target = self.config.stash[_TARGET].get()
-
-        async def run() -> CaseResult:
-            redactor = Redactor(secrets=[target.api_key] if target.api_key else [])
-            async with Transport(redactor=redactor) as transport:
-                return await Runner(target, transport).run_case(self.case)
-
-        result = asyncio.run(run())
+        result = self.config.stash[_DRIVER].run(self.case)
+        self.user_properties.append(("conformance_outcome", result.outcome.value))
+        standing = classify(result.outcome, self.expected.outcome if self.expected else None, self.failing)
+        if standing == KNOWN:
+            raise KnownFailure(describe(result))
+        if standing != FIXED and result.outcome in self.failing:
+            raise ConformanceFailure(describe(result, self.expected.outcome if self.expected else None))
         if result.outcome is Outcome.SKIPPED:
             pytest.skip(result.reason)
-        if result.outcome in (Outcome.FAILED, Outcome.ERROR):
-            raise ConformanceFailure(describe(result))
+        if result.outcome is Outcome.UNSUPPORTED:
+            pytest.skip(f"unsupported: {result.reason}")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ConformanceFailure):
@@ -122,20 +276,32 @@ class ConformanceItem(pytest.Item):
         return self.case.source, None, f"conformance::{self.case.id}"
 
 
-def describe(result: CaseResult) -> str:
-    """A readable failure message: the verdict, then one line per finding with its clause."""
+def describe(result: CaseResult, baselined: Outcome | None = None) -> str:
+    """A readable failure message: the verdict and case, one line per finding with its clause, the exchanges."""
     lines = [f"{result.id}: {result.outcome.value} ({result.feature}, spec {result.spec_ref})"]
+    if baselined is not None:
+        lines.append(f"  worse than the baseline, which expects: {baselined.value}")
+    if result.title:
+        lines.append(f"  case: {result.title}")
     if result.outcome is Outcome.ERROR:
         lines.append(f"  could not get an answer: {result.reason}")
-    for finding in result.findings:
-        clause = f" [{finding.spec_ref}]" if finding.spec_ref else ""
-        lines.append(f"  - {finding.check}{clause}: {finding.message}")
+    lines += [f"  - {finding_line(finding)}" for finding in result.findings]
+    lines += [f"  {exchange_line(exchange)}" for exchange in result.exchanges]
     return "\n".join(lines)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not config.getoption("conformance"):
-        return
-    for case in config.stash[_CASES]:
-        items.append(ConformanceItem.from_parent(session, name=f"conformance::{case.id}", case=case))
+class ConformanceCatalogue(pytest.Collector):
+    """The selected cases, collected under the session next to the project's own tests."""
+
+    def collect(self) -> list[pytest.Item]:
+        return [ConformanceItem.from_parent(self, name=case.id, case=case) for case in self.config.stash[_CASES]]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    """Add the catalogue to the session's top-level collectors, whatever paths pytest was given."""
+    report = yield
+    if isinstance(collector, pytest.Session) and collector.config.getoption("conformance") and report.passed:
+        # An explicit node id: the catalogue is no file, so its items are `conformance::<case id>`.
+        report.result.append(ConformanceCatalogue.from_parent(collector, name="conformance", nodeid="conformance"))
+    return report

@@ -1,0 +1,351 @@
+"""The compatibility matrix: features (and consumer profiles) x targets, from several report.json files.
+
+Three renderings of one model: matrix.json for machines, matrix.md for a GitHub step summary or a
+README, and matrix.html, one self-contained page where each cell opens the cases behind it with
+their findings and (redacted) exchanges. As in report.html, everything that comes from a run is
+untrusted: the HTML template autoescapes it under a strict Content-Security-Policy, and the
+Markdown escapes it so that an endpoint's error message cannot inject markup into a step summary.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from conformance import __version__
+from conformance.cases import TIERS, Case
+from conformance.consumers import Profile, readiness
+from conformance.model import CaseResult, Outcome, RunReport
+from conformance.report.html import _case_view, _environment
+from conformance.report.json_report import atomic_write_text, headline, parse_timestamp
+
+MATRIX_VERSION = 1
+# Worst first: a cell takes the colour of the worst outcome among its cases.
+SEVERITY_ORDER = (
+    Outcome.ERROR,
+    Outcome.FAILED,
+    Outcome.DEVIATION,
+    Outcome.UNSUPPORTED,
+    Outcome.SKIPPED,
+    Outcome.PASSED,
+)
+SYMBOLS = {
+    Outcome.PASSED: "✅",
+    Outcome.FAILED: "❌",
+    Outcome.DEVIATION: "🟠",
+    Outcome.UNSUPPORTED: "⚪",
+    Outcome.SKIPPED: "⏭️",
+    Outcome.ERROR: "💥",
+}
+# Failing cases listed per target in matrix.md; the rest are counted.
+MARKDOWN_FAILURES = 25
+
+
+@dataclass
+class Column:
+    """One target, as one report.json describes it."""
+
+    index: int
+    label: str
+    report: RunReport
+    source: str = ""
+    # A name given on the command line (`--label`), shown above the target's facts.
+    title: str = ""
+    # Link from the matrix to the report's own report.html, when it sits next to report.json.
+    html_link: str = ""
+
+    @property
+    def host(self) -> str:
+        return report_host(self.report)
+
+    @property
+    def date(self) -> str:
+        return report_date(self.report)
+
+    @property
+    def failing(self) -> int:
+        return sum(1 for result in self.report.results if result.outcome in (Outcome.FAILED, Outcome.ERROR))
+
+
+@dataclass
+class Cell:
+    results: list[CaseResult] = field(default_factory=list)
+    # Profile rows: the profile's cases (per today's catalogue) that this run did not include.
+    not_run: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {outcome.value: 0 for outcome in SEVERITY_ORDER}
+        for result in self.results:
+            counts[result.outcome.value] += 1
+        return counts
+
+    @property
+    def worst(self) -> Outcome | None:
+        present = {result.outcome for result in self.results}
+        return next((outcome for outcome in SEVERITY_ORDER if outcome in present), None)
+
+
+@dataclass
+class Row:
+    key: str
+    kind: str  # "feature" or "profile"
+    name: str
+    cells: list[Cell]
+    title: str = ""
+    description: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.title or self.name
+
+    def readiness(self, cell: Cell) -> str | None:
+        """Profile rows only: can this client be deployed on the cell's target."""
+        if self.kind != "profile":
+            return None
+        return readiness((r.outcome for r in cell.results), len(cell.not_run))
+
+
+@dataclass
+class Matrix:
+    columns: list[Column]
+    rows: list[Row]
+    generated_at: str
+
+    @property
+    def feature_rows(self) -> list[Row]:
+        return [row for row in self.rows if row.kind == "feature"]
+
+    @property
+    def profile_rows(self) -> list[Row]:
+        return [row for row in self.rows if row.kind == "profile"]
+
+
+def report_host(report: RunReport) -> str:
+    """The base URL's host (and port): where the target was reached."""
+    return urlsplit(report.target.base_url).netloc or report.target.base_url
+
+
+def report_date(report: RunReport) -> str:
+    started = parse_timestamp(report.started_at)
+    return started.date().isoformat() if started else ""
+
+
+def target_label(report: RunReport) -> str:
+    """provider · model · host · date: how a column is named."""
+    parts = [report.target.provider, report.target.model, report_host(report), report_date(report)]
+    return " · ".join(part for part in parts if part)
+
+
+def build_matrix(
+    reports: Sequence[tuple[str, RunReport]],
+    profiles: Iterable[Profile] = (),
+    catalogue: list[Case] | None = None,
+    out_dir: Path | None = None,
+    titles: Sequence[str] = (),
+) -> Matrix:
+    """The matrix of (source path, report) pairs, in the given order.
+
+    `catalogue` (today's cases) lets a profile cell say which of the profile's cases a run left
+    out; `out_dir` lets a column link to the report.html next to its report.json; `titles` name
+    the columns in order (several runs against one target: "smoke", "claude-code").
+    """
+    columns: list[Column] = []
+    seen: dict[str, int] = {}
+    for index, (source, report) in enumerate(reports):
+        title = titles[index] if index < len(titles) else ""
+        label = f"{title}: {target_label(report)}" if title else target_label(report)
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            label = f"{label} ({seen[label]})"
+        columns.append(Column(index, label, report, source, title=title, html_link=_html_link(source, out_dir)))
+    features = sorted({result.feature for column in columns for result in column.report.results})
+    rows = [
+        Row(
+            f"r{index}",
+            "feature",
+            feature,
+            [Cell(_by_id(r for r in column.report.results if r.feature == feature)) for column in columns],
+        )
+        for index, feature in enumerate(features)
+    ]
+    for profile in profiles:
+        expected = {case.id for case in profile.select(catalogue or [])}
+        cells = []
+        for column in columns:
+            results = _by_id(profile.select(column.report.results))
+            cells.append(Cell(results, sorted(expected - {r.id for r in column.report.results})))
+        rows.append(Row(f"r{len(rows)}", "profile", profile.name, cells, profile.title, profile.description))
+    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return Matrix(columns=columns, rows=rows, generated_at=generated)
+
+
+def _by_id(results: Iterable[CaseResult]) -> list[CaseResult]:
+    return sorted(results, key=lambda result: result.id)
+
+
+def _html_link(source: str, out_dir: Path | None) -> str:
+    if not source or out_dir is None:
+        return ""
+    page = Path(source).parent / "report.html"
+    if not page.is_file():
+        return ""
+    return Path(os.path.relpath(page.resolve(), Path(out_dir).resolve())).as_posix()
+
+
+# -- matrix.json ----------------------------------------------------------------------------------
+
+
+def matrix_to_dict(matrix: Matrix) -> dict[str, Any]:
+    targets = []
+    for column in matrix.columns:
+        target = column.report.target
+        targets.append(
+            {
+                "label": column.label,
+                "title": column.title,
+                "provider": target.provider,
+                "model": target.model,
+                "host": column.host,
+                "base_url": target.base_url,
+                "reference": target.reference,
+                "date": column.date,
+                "started_at": column.report.started_at,
+                "report": column.source,
+                "summary": column.report.summary(),
+            }
+        )
+    rows = []
+    for row in matrix.rows:
+        cells = []
+        for cell in row.cells:
+            data: dict[str, Any] = {
+                "counts": cell.counts,
+                "worst": cell.worst.value if cell.worst else None,
+                "cases": {result.id: result.outcome.value for result in cell.results},
+            }
+            if row.kind == "profile":
+                data["readiness"] = row.readiness(cell)
+                data["not_run"] = cell.not_run
+            cells.append(data)
+        rows.append({"kind": row.kind, "name": row.name, "title": row.title, "cells": cells})
+    return {
+        "matrix_version": MATRIX_VERSION,
+        "tool": {"name": "conformance", "version": __version__},
+        "generated_at": matrix.generated_at,
+        "targets": targets,
+        "rows": rows,
+    }
+
+
+# -- matrix.md ------------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md_escape(text: str, limit: int = 200) -> str:
+    """Untrusted text made inert in Markdown (and the HTML it allows), on one line, capped."""
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def _md_counts(cell: Cell) -> str:
+    counts = cell.counts
+    parts = [f"{SYMBOLS[o]} {counts[o.value]}" for o in SEVERITY_ORDER if counts[o.value]]
+    return " · ".join(parts) or "—"
+
+
+def _md_cell(row: Row, cell: Cell) -> str:
+    text = _md_counts(cell)
+    state = row.readiness(cell)
+    if state is not None:
+        text = f"**{state}**<br>{text}"
+        if cell.not_run:
+            text += f"<br>{len(cell.not_run)} not run"
+    return text
+
+
+def render_matrix_markdown(matrix: Matrix) -> str:
+    """matrix.md: a table that GitHub renders in a step summary or a README."""
+    lines = ["## Compatibility matrix", ""]
+    if not matrix.columns:
+        return "\n".join([*lines, "No reports.", ""])
+    header = ["Feature"]
+    for column in matrix.columns:
+        target = column.report.target
+        parts = [f"**{md_escape(column.title)}**"] if column.title else []
+        parts += [f"**{md_escape(target.provider or '?')}**", md_escape(target.model, 80)]
+        parts += [md_escape(column.host, 80), column.date]
+        header.append("<br>".join(part for part in parts if part))
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for row in matrix.rows:
+        name = md_escape(row.name) if row.kind == "feature" else f"**{md_escape(row.label)}** (profile)"
+        lines.append("| " + " | ".join([name, *(_md_cell(row, cell) for cell in row.cells)]) + " |")
+    legend = " · ".join(f"{SYMBOLS[o]} {o.value}" for o in SEVERITY_ORDER)
+    lines += ["", legend, ""]
+    for column in matrix.columns:
+        failing = sorted(
+            (r for r in column.report.results if r.outcome in (Outcome.FAILED, Outcome.ERROR)), key=lambda r: r.id
+        )
+        if not failing:
+            continue
+        lines.append(f"<details><summary>{md_escape(column.label)}: {len(failing)} failing</summary>")
+        lines.append("")
+        for result in failing[:MARKDOWN_FAILURES]:
+            reason = md_escape(headline(result))
+            lines.append(f"- {SYMBOLS[result.outcome]} {md_escape(result.id)}" + (f": {reason}" if reason else ""))
+        if len(failing) > MARKDOWN_FAILURES:
+            lines.append(f"- … and {len(failing) - MARKDOWN_FAILURES} more (see matrix.html)")
+        lines += ["", "</details>", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# -- matrix.html ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _CaseEntry:
+    """One case of one target on the page, with the rows it counts in."""
+
+    column: int
+    rows: str
+    view: Any
+
+
+def render_matrix_html(matrix: Matrix) -> str:
+    """matrix.html: one self-contained page, cells opening the cases behind them."""
+    entries = []
+    for column in matrix.columns:
+        for result in sorted(column.report.results, key=lambda r: r.id):
+            rows = " ".join(row.key for row in matrix.rows if any(r is result for r in row.cells[column.index].results))
+            entries.append(_CaseEntry(column.index, rows, _case_view(result)))
+    template = _environment().get_template("matrix.html.j2")
+    return template.render(
+        matrix=matrix,
+        entries=entries,
+        outcomes=[outcome.value for outcome in SEVERITY_ORDER],
+        tiers=TIERS,
+        tool_version=__version__,
+    )
+
+
+def write_matrix(matrix: Matrix, out_dir: Path) -> dict[str, Path]:
+    """Write matrix.html, matrix.md and matrix.json into `out_dir`; return their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"html": out_dir / "matrix.html", "md": out_dir / "matrix.md", "json": out_dir / "matrix.json"}
+    atomic_write_text(paths["html"], render_matrix_html(matrix))
+    atomic_write_text(paths["md"], render_matrix_markdown(matrix))
+    atomic_write_text(paths["json"], json.dumps(matrix_to_dict(matrix), indent=2, ensure_ascii=False) + "\n")
+    return paths

@@ -1,0 +1,122 @@
+"""The command line: every flag is described, usage errors are one line with exit code 2, and an
+endpoint that cannot be reached gives `error` outcomes and exit code 1, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance.cli import build_parser, main
+
+
+def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from parsers(child)
+
+
+def test_every_flag_and_command_is_described() -> None:
+    seen = set()
+    for parser in parsers(build_parser()):
+        seen.add(parser.prog)
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for choice in action._choices_actions:
+                    assert choice.help, f"{parser.prog} {choice.dest}: no help"
+                continue
+            assert action.help and action.help != argparse.SUPPRESS, f"{parser.prog} {action.option_strings}: no help"
+        assert parser.description, f"{parser.prog}: no description"
+    expected = {"run", "serve", "cases list", "matrix", "baseline write", "recheck"}
+    assert {f"conformance {name}" for name in expected} <= seen
+
+
+@pytest.mark.parametrize("command", ["run", "matrix", "baseline write", "recheck"])
+def test_exit_codes_are_in_the_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*command.split(), "--help"])
+    assert exited.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Exit codes: 0" in out and "2 usage error" in out
+    if command in ("run", "recheck"):
+        assert "1 something does" in out
+        for flag in ("--baseline FILE", "--fail-on {failed,deviation,unsupported}"):
+            assert flag in out
+    if command == "run":
+        assert "--profile NAME" in out and "--record DIR" in out and "claude-code" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--fail-on", "sometimes"], "argument --fail-on: invalid choice"),
+        (["run", "--concurrency", "0"], "expected a positive number"),
+        (["run", "--profile", "nope"], "unknown profile 'nope'"),
+        (["run", "--baseline", "/nonexistent/baseline.yaml"], "cannot read baseline"),
+        (["run", "--base-url", "ftp://example.test"], "base URL must be an http(s) URL"),
+        (["run", "-k", "no-such-case-anywhere"], "no case matches"),
+        (["matrix"], "the following arguments are required: REPORT.json"),
+        (["matrix", "/nonexistent/report.json"], "no report at /nonexistent/report.json"),
+        (["baseline", "write", "/nonexistent/report.json", "-o", "b.yaml"], "no report at"),
+        (["baseline", "write", "report.json"], "the following arguments are required: -o/--output"),
+        (["baseline"], "the following arguments are required: ACTION"),
+        (["recheck", "/nonexistent"], "cannot read cassette"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    try:
+        code = main([*argv, *(["--out", str(tmp_path / "out")] if argv[0] == "run" else [])])
+    except SystemExit as exited:
+        code = exited.code
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1, captured.err
+    assert message in captured.err and "error" in captured.err
+    assert "Traceback" not in captured.err + captured.out
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unreachable_endpoint_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "conformance", "run", "--base-url", "http://127.0.0.1:9", "--api-key", "k"]
+    completed = subprocess.run(
+        [*command, "--tier", "smoke", "--out", str(out)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert completed.returncode == 1, completed.stderr
+    assert "Traceback" not in completed.stdout + completed.stderr
+    assert "connection failed" in completed.stdout
+    report = json.loads((out / "report.json").read_text())
+    outcomes = {result["outcome"] for result in report["results"]}
+    assert outcomes <= {"error", "skipped"} and "error" in outcomes
+    assert report["summary"]["error"] >= 1
+
+
+def test_the_example_workflow_uses_real_flags() -> None:
+    """Every `conformance` command in docs/examples/github-actions.yml parses with today's flags."""
+    import shlex
+
+    import yaml
+
+    workflow = Path(__file__).resolve().parents[1] / "docs" / "examples" / "github-actions.yml"
+    steps = yaml.safe_load(workflow.read_text())["jobs"]["conformance"]["steps"]
+    commands = [
+        shlex.split(line.strip().replace('"$GATEWAY_URL"', "http://127.0.0.1:8080"))[1:]
+        for step in steps
+        for line in step.get("run", "").replace("\\\n", " ").splitlines()
+        if line.strip().startswith("conformance ")
+    ]
+    assert len(commands) == 3  # smoke, claude-code, matrix
+    parser = build_parser()
+    for argv in commands:
+        args = parser.parse_args(argv)
+        assert args.handler is not None
