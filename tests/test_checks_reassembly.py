@@ -102,3 +102,18 @@ def test_streams_the_other_checks_judge_are_skipped():
 
 def test_a_non_stream_exchange_is_not_judged():
     assert check("reassembly", message_exchange(request_body=messages_body())) == []
+
+
+def _cut_by_max_tokens(fragments):
+    events = tool_stream(fragments)
+    events[-2] = message_delta("max_tokens", 54, 380)
+    return _tool_exchange(events)
+
+
+def test_tool_input_cut_by_max_tokens_may_end_anywhere():
+    assert check("reassembly", _cut_by_max_tokens(('{"city": ', '"Par'))) == []
+
+
+def test_tool_input_cut_by_max_tokens_must_still_begin_as_an_object():
+    finding = only_finding(_cut_by_max_tokens(('"Par', "is")), "reassembly", "stream.tool-input")
+    assert "the concatenated partial_json is not valid JSON" in finding.message

@@ -133,3 +133,48 @@ def test_a_peer_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) -> N
         pytest.raises(PeerError, match="bad config"),
     ):
         process.wait_ready("http://127.0.0.1:9/", timeout=20)
+
+
+@pytest.mark.parametrize(
+    ("body", "wording"),
+    [
+        ({"temperature": 2.5}, "temperature"),
+        ({"tools": [{**WEATHER, "function": {**WEATHER["function"], "name": "get weather"}}]}, "function.name"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "string"}}}]}, "schema"),
+        ({"tool_choice": "required"}, "tool_choice"),
+        (
+            {"messages": [{"role": "user", "content": "Hi"}, {"role": "tool", "tool_call_id": "x", "content": "1"}]},
+            "role 'tool'",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "Hi"},
+                    {
+                        "role": "assistant",
+                        "tool_calls": [{"id": "c1", "type": "function", "function": WEATHER["function"]}],
+                    },
+                    {"role": "user", "content": "Never mind."},
+                ]
+            },
+            "must be followed by tool messages",
+        ),
+    ],
+    ids=["temperature", "function-name", "parameters", "tool-choice", "orphan-tool", "unanswered-call"],
+)
+def test_what_openai_refuses_is_refused(backend: str, body: dict, wording: str) -> None:
+    body = {"messages": [{"role": "user", "content": "Hello."}], **body}
+    answer = chat(backend, **body)
+    assert answer.status_code == 400
+    assert wording in answer.json()["error"]["message"]
+
+
+def test_parallel_tool_calls_false_allows_one_call(backend: str) -> None:
+    time_tool = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+    question = [{"role": "user", "content": "Use the get_weather tool and the get_time tool"}]
+    both = chat(backend, tools=[WEATHER, time_tool], tool_choice="required", messages=question).json()
+    one = chat(
+        backend, tools=[WEATHER, time_tool], tool_choice="required", parallel_tool_calls=False, messages=question
+    ).json()
+    assert len(one["choices"][0]["message"]["tool_calls"]) == 1
+    assert len(both["choices"][0]["message"]["tool_calls"]) >= len(one["choices"][0]["message"]["tool_calls"])

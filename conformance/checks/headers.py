@@ -1,5 +1,9 @@
 """Header checks: the request-id every response carries, and the content type that matches the body.
 
+A missing request-id is a note on every exchange and a failure only in the cases written for it
+(headers.request-id*, through their `expect.headers`): one absent header is one failed case, not a
+failure of every case that would hide the differences that matter to a client.
+
 Header names are compared without regard to case; header values are not validated beyond
 presence (recorders and proxies replace ids with placeholders).
 """
@@ -7,7 +11,7 @@ presence (recorders and proxies replace ids with placeholders).
 from __future__ import annotations
 
 from conformance.checks.common import MESSAGES, check, endpoint, header, request_body, response, succeeded
-from conformance.model import Exchange, Finding
+from conformance.model import Exchange, Finding, Severity
 
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
@@ -25,6 +29,7 @@ def request_id(exchange: Exchange) -> list[Finding]:
             message=f"the HTTP {response(exchange).status} response has "
             + ("an empty request-id header" if value is not None else "no request-id header"),
             spec_ref="headers.request-id",
+            severity=Severity.NOTE,
         )
     ]
 

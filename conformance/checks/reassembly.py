@@ -58,7 +58,8 @@ def _tool_input_findings(exchange: Exchange, final: FinalMessage) -> tuple[list[
     for position, block in enumerate(final.content):
         if block.get("type") not in ("tool_use", "server_tool_use"):
             continue
-        problem = _input_problem(exchange, block, final.streamed_input(position) or "")
+        truncated = final.message.get("stop_reason") == "max_tokens" and position == len(final.content) - 1
+        problem = _input_problem(exchange, block, final.streamed_input(position) or "", truncated)
         if problem is not None:
             where = f"content block {position} ({block['type']} {block.get('name')!r})"
             findings.append(_finding(f"{where}: {problem}", "stream.tool-input"))
@@ -66,11 +67,15 @@ def _tool_input_findings(exchange: Exchange, final: FinalMessage) -> tuple[list[
     return findings, reported
 
 
-def _input_problem(exchange: Exchange, block: dict[str, Any], text: str) -> str | None:
+def _input_problem(exchange: Exchange, block: dict[str, Any], text: str, truncated: bool = False) -> str | None:
+    """What is wrong with a tool block's streamed input. `truncated`: max_tokens cut this last block,
+    so its input may end anywhere — but it must still have begun as a JSON object."""
     if text:
         try:
             value = json.loads(text)
         except ValueError as exc:
+            if truncated and text.lstrip().startswith("{"):
+                return None
             return f"the concatenated partial_json is not valid JSON ({exc}): {short(text, 200)}"
         if not isinstance(value, dict):
             return f"the concatenated partial_json is a JSON {type(value).__name__}, not an object: {short(text, 200)}"

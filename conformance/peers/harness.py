@@ -1,24 +1,30 @@
 """Run the whole suite against real peers and publish what they do: one report per route under
-reports/peers/<route>/, the servers' logs beside it. Peer-specific set-up lives in its own module
-(litellm.py ...); everything else — serving the backends, running, writing — is shared here."""
+reports/peers/<route>/ (with the route's baseline, which gates the job on "nothing got worse"),
+the servers' logs beside them, and the matrix of every route under reports/peers/. Peer-specific
+set-up lives in its own module (litellm.py, vllm.py); everything else — serving the backends,
+running, gating, writing — is shared here."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from conformance.baseline import Baseline, Gate, gate, load_baseline, write_baseline
 from conformance.cases import Case, load_cases, select, tiers_up_to
+from conformance.consumers import load_profiles
 from conformance.model import RunReport
 from conformance.peers import litellm, vllm
 from conformance.peers.openai_backend import create_openai_app
 from conformance.peers.process import ensure_venv
 from conformance.reference import ReferenceServer, create_app
-from conformance.report import write_reports
-from conformance.runner import run_suite
+from conformance.report import load_report, write_reports
+from conformance.report.matrix import build_matrix, write_matrix
+from conformance.runner import ResultCallback, run_suite
 from conformance.target import Target
 from conformance.transport import Limits
 
@@ -58,7 +64,9 @@ def backends() -> Iterator[Backends]:
         yield Backends(reference.base_url, key, openai.base_url)
 
 
-def run_route(route: Route, cases: list[Case], out: Path, concurrency: int = 4) -> RunReport:
+def run_route(
+    route: Route, cases: list[Case], out: Path, concurrency: int = 4, on_result: ResultCallback | None = None
+) -> RunReport:
     """Run the cases against one route and write its reports to out/<route name>/."""
     target = Target(
         base_url=route.base_url,
@@ -68,7 +76,7 @@ def run_route(route: Route, cases: list[Case], out: Path, concurrency: int = 4) 
         reference=route.reference,
         capabilities=route.capabilities,
     )
-    report = asyncio.run(run_suite(target, cases, PEER_LIMITS, concurrency))
+    report = asyncio.run(run_suite(target, cases, PEER_LIMITS, concurrency, on_result))
     write_reports(report, out / route.name)
     return report
 
@@ -78,7 +86,7 @@ def litellm_routes(out: Path, workdir: Path, stack: ExitStack) -> list[Route]:
     python = ensure_venv(workdir / "litellm-venv", litellm.REQUIREMENT, out / "litellm-install.log")
     served = stack.enter_context(backends())
     settings = litellm.config(served.reference_url, served.reference_key, served.openai_url)
-    proxy = stack.enter_context(litellm.LiteLLMProxy(python.parent / "litellm", out, settings))
+    proxy = stack.enter_context(litellm.LiteLLMProxy(python.parent / "litellm", workdir, out, settings))
     return [
         Route("reference", served.reference_url, served.reference_key, "claude-haiku-4-5", reference=True),
         Route("litellm-passthrough", proxy.base_url, proxy.master_key, litellm.PASS_THROUGH_MODEL, "litellm"),
@@ -100,18 +108,61 @@ def vllm_routes(out: Path, workdir: Path, stack: ExitStack) -> list[Route]:
     model = vllm.build_model(python, workdir / "tiny-model", out / "vllm-install.log")
     server = stack.enter_context(vllm.VLLMServer(python, model, out))
     claimed = frozenset({"count_tokens", "tools"})
-    return [Route("vllm", server.base_url, "unused-key", vllm.MODEL_NAME, "vllm", capabilities=claimed)]
+    return [Route("vllm", server.base_url, server.api_key, vllm.MODEL_NAME, "vllm", capabilities=claimed)]
 
 
 PEERS = {"litellm": litellm_routes, "vllm": vllm_routes}
+BASELINE = "baseline.yaml"
+MATRIX_ORDER = ("reference", "litellm-passthrough", "litellm-translation", "vllm")
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    """A route's run and the gate's verdict on it against the route's baseline."""
+
+    route: str
+    report: RunReport
+    gate: Gate
+    baseline: Path
+
+
+def gate_route(name: str, report: RunReport, out: Path, update_baseline: bool = False) -> RouteResult:
+    """Judge a route's run against out/<route>/baseline.yaml: written when missing or asked for."""
+    path = out / name / BASELINE
+    if update_baseline or not path.exists():
+        write_baseline(Baseline.from_results(report), path)
+    return RouteResult(name, report, gate(report.results, load_baseline(path)), path)
+
+
+def publish_matrix(out: Path) -> dict[str, Path]:
+    """The matrix of every route that has a report under `out` (all peers' runs, not just this one)."""
+    names = sorted(
+        (path.parent.name for path in out.glob("*/report.json")),
+        key=lambda name: (MATRIX_ORDER.index(name) if name in MATRIX_ORDER else len(MATRIX_ORDER), name),
+    )
+    reports = [(str(out / name / "report.json"), load_report(out / name / "report.json")) for name in names]
+    matrix = build_matrix(reports, load_profiles().values(), load_cases(), out_dir=out, titles=names)
+    # Published: name each report relative to the matrix, not by this machine's absolute path.
+    matrix.columns = [dataclasses.replace(c, source=f"{c.title}/report.json") for c in matrix.columns]
+    return write_matrix(matrix, out)
 
 
 def run_peer(
-    peer: str, out: Path = DEFAULT_OUT, workdir: Path = DEFAULT_WORKDIR, tier: str = "extended"
-) -> list[RunReport]:
-    """A peers job: start the peer, run every case of the tier on each route, stop everything."""
+    peer: str,
+    out: Path = DEFAULT_OUT,
+    workdir: Path = DEFAULT_WORKDIR,
+    tier: str = "extended",
+    update_baselines: bool = False,
+) -> list[RouteResult]:
+    """A peers job: start the peer, run every case of the tier on each route, stop everything,
+    gate each route on its baseline and rebuild the matrix."""
     cases = select(load_cases(), tiers_up_to(tier))
+    # Absolute paths: servers run with their log directory as working directory.
+    out, workdir = out.resolve(), workdir.resolve()
     out.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         routes = PEERS[peer](out, workdir, stack)
-        return [run_route(route, cases, out) for route in routes]
+        reports = [(route.name, run_route(route, cases, out)) for route in routes]
+    results = [gate_route(name, report, out, update_baselines) for name, report in reports]
+    publish_matrix(out)
+    return results

@@ -47,7 +47,8 @@ def config(reference_url: str, reference_key: str, openai_url: str) -> dict:
 class LiteLLMProxy(ManagedProcess):
     """The proxy on a free loopback port, with a random master key (it refuses well-known ones)."""
 
-    def __init__(self, executable: Path, workdir: Path, settings: dict) -> None:
+    def __init__(self, executable: Path, workdir: Path, log_dir: Path, settings: dict) -> None:
+        """The config (it holds the backend's key) goes to `workdir`, never beside the reports."""
         self.port = free_port()
         self.master_key = "sk-" + secrets.token_hex(16)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -55,7 +56,7 @@ class LiteLLMProxy(ManagedProcess):
         config_path.write_text(yaml.safe_dump(settings, sort_keys=False))
         env = {**os.environ, "LITELLM_MASTER_KEY": self.master_key, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
         argv = [str(executable), "--config", str(config_path), "--host", LOOPBACK, "--port", str(self.port)]
-        super().__init__("litellm", argv, workdir / "litellm.log", env=env, cwd=workdir)
+        super().__init__("litellm", argv, log_dir / "litellm.log", env=env, cwd=workdir)
 
     @property
     def base_url(self) -> str:

@@ -5,12 +5,14 @@ It answers with the reference server's scripted model, so the same prompts ("Rep
 X", "Use the NAME tool", "Count from 1 to N", "Simulate error: TYPE") mean the same thing behind a
 translating gateway as they do against the reference server: any difference the suite then finds
 is the gateway's translation. Non-stream and stream answers, tool calls, finish reasons
-stop / length / tool_calls, OpenAI-shaped errors, and the Responses API's input_tokens count.
+stop / length / tool_calls, OpenAI-shaped errors (also for the requests OpenAI itself refuses), and the
+Responses API's input_tokens count.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -77,7 +79,51 @@ def to_anthropic(body: dict[str, Any]) -> dict[str, Any]:
             for f in tools
         ]
         params["tool_choice"] = _tool_choice(body.get("tool_choice"))
+        if body.get("parallel_tool_calls") is False:
+            params["tool_choice"]["disable_parallel_tool_use"] = True
     return params
+
+
+FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def chat_problem(body: dict[str, Any]) -> str | None:
+    """What an OpenAI endpoint refuses with 400 in a chat-completions request, or None.
+
+    Only rules OpenAI itself enforces: so a translating gateway that forwards an invalid Anthropic
+    request meets the refusal it would meet in production, and is judged on how it relays it.
+    """
+    temperature = body.get("temperature")
+    if isinstance(temperature, (int, float)) and not 0 <= temperature <= 2:
+        return f"Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got {temperature}."
+    tools = body.get("tools") or []
+    for index, tool in enumerate(tools):
+        function = tool.get("function") or {}
+        if not FUNCTION_NAME.match(str(function.get("name", ""))):
+            return f"Invalid 'tools[{index}].function.name': string does not match pattern '^[a-zA-Z0-9_-]+$'."
+        parameters = function.get("parameters")
+        if parameters is not None and (not isinstance(parameters, dict) or parameters.get("type") != "object"):
+            return f"Invalid schema for function '{function.get('name')}': schema must be of 'type: \"object\"'."
+    if body.get("tool_choice") not in (None, "none", "auto") and not tools:
+        return "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified."
+    pending: set[str] = set()
+    for message in body.get("messages") or []:
+        role = message.get("role")
+        if pending and role != "tool":
+            return (
+                "An assistant message with 'tool_calls' must be followed by tool messages "
+                "responding to each 'tool_call_id'."
+            )
+        if role == "tool":
+            if message.get("tool_call_id") not in pending:
+                return (
+                    "Invalid parameter: messages with role 'tool' must be a response to a preceding "
+                    "message with 'tool_calls'."
+                )
+            pending.discard(message.get("tool_call_id"))
+        elif role == "assistant":
+            pending = {call.get("id") for call in message.get("tool_calls") or []}
+    return None
 
 
 def _tool_choice(choice: Any) -> dict[str, Any]:
@@ -195,6 +241,9 @@ def _answer(chat: dict[str, Any], render: Callable[[dict[str, Any], Turn, int], 
     """Run the scripted model on a chat-completions request; `render(params, turn, input_tokens)`."""
     if not isinstance(chat.get("messages"), list) or not chat["messages"]:
         return openai_error(400, "invalid_request_error", "messages must be a non-empty list.")
+    problem = chat_problem(chat)
+    if problem:
+        return openai_error(400, "invalid_request_error", problem)
     params = to_anthropic(chat)
     limit = params["max_tokens"]
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:

@@ -11,6 +11,7 @@ CPU engine's memory reservation is kept small so it starts on a 2-core, shared m
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -39,14 +40,16 @@ class VLLMServer(ManagedProcess):
     """vLLM's OpenAI-compatible server (which also serves /v1/messages) on a free loopback port."""
 
     def __init__(self, python: Path, model: Path, workdir: Path) -> None:
+        """Started with an API key, as a deployed server is: so that its authentication is judged too."""
         self.port = free_port()
+        self.api_key = "vllm-" + secrets.token_hex(16)
         argv = [
             str(python), "-m", "vllm.entrypoints.openai.api_server",
             "--model", str(model), "--served-model-name", MODEL_NAME,
             "--load-format", "dummy", "--max-model-len", "1024",
             "--host", LOOPBACK, "--port", str(self.port),
             "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
-            "--gpu-memory-utilization", "0.2",
+            "--gpu-memory-utilization", "0.2", "--api-key", self.api_key,
         ]  # fmt: skip
         env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING"}
         super().__init__("vllm", argv, workdir / "vllm.log", env=env, cwd=workdir)
