@@ -13,28 +13,21 @@ import pytest
 from conformance.cases import load_cases, select, tiers_up_to
 from conformance.model import CaseResult, Outcome
 from conformance.peers.harness import Route, gate_route, publish_matrix, run_route
-from conformance.peers.process import LOOPBACK, ManagedProcess, free_port
+from conformance.peers.process import LoopbackServer, free_port
 from conformance.report import load_report
 
 KEY = "peer-test-key-0123456789"
 
 
-class ServedReference(ManagedProcess):
+class ServedReference(LoopbackServer):
     """`conformance serve` in its own process: a peer the test can kill like a crashed gateway."""
 
+    startup_timeout = 30.0
+
     def __init__(self, log_dir: Path) -> None:
-        self.port = free_port()
-        argv = [sys.executable, "-m", "conformance", "serve", "--port", str(self.port), "--api-key", KEY]
-        super().__init__("reference", argv, log_dir / "reference.log")
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    def start(self) -> ServedReference:
-        super().start()
-        self.wait_ready(self.base_url + "/", 30.0)
-        return self
+        port = free_port()
+        argv = [sys.executable, "-m", "conformance", "serve", "--port", str(port), "--api-key", KEY]
+        super().__init__("reference", argv, log_dir / "reference.log", port)
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +90,9 @@ def test_the_matrix_covers_every_route_with_a_report(tmp_path: Path, core_cases)
         server.stop()
     paths = publish_matrix(tmp_path)
     targets = json.loads(paths["json"].read_text())["targets"]
-    assert [target["title"] for target in targets] == ["reference", "vllm"]
+    assert [target["title"] for target in targets] == [
+        "reference (conformance reference server)",
+        "vllm (conformance reference server)",
+    ]
     assert [target["report"] for target in targets] == ["reference/report.json", "vllm/report.json"]
     assert "reference" in paths["md"].read_text()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -46,6 +47,8 @@ class Route:
     reference: bool = False
     # Capabilities the route claims (None: all); a random-weights model claims no instruction-following.
     capabilities: frozenset[str] | None = None
+    # The software under test and its version, recorded beside the report ("" for the reference).
+    peer: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ def run_route(
     )
     report = asyncio.run(run_suite(target, cases, PEER_LIMITS, concurrency, on_result))
     write_reports(report, out / route.name)
+    about = {"route": route.name, "peer": route.peer or "conformance reference server", "made_at": report.started_at}
+    (out / route.name / PEER_FILE).write_text(json.dumps(about, indent=2) + "\n")
     return report
 
 
@@ -89,7 +94,14 @@ def litellm_routes(out: Path, workdir: Path, stack: ExitStack) -> list[Route]:
     proxy = stack.enter_context(litellm.LiteLLMProxy(python.parent / "litellm", workdir, out, settings))
     return [
         Route("reference", served.reference_url, served.reference_key, "claude-haiku-4-5", reference=True),
-        Route("litellm-passthrough", proxy.base_url, proxy.master_key, litellm.PASS_THROUGH_MODEL, "litellm"),
+        Route(
+            "litellm-passthrough",
+            proxy.base_url,
+            proxy.master_key,
+            litellm.PASS_THROUGH_MODEL,
+            "litellm",
+            peer=f"LiteLLM {litellm.VERSION}",
+        ),
         Route(
             "litellm-translation",
             proxy.base_url,
@@ -98,6 +110,7 @@ def litellm_routes(out: Path, workdir: Path, stack: ExitStack) -> list[Route]:
             "litellm",
             # What the scripted OpenAI backend can do: it has no thinking, images or stream faults.
             capabilities=frozenset({"instruction-following", "tools", "count_tokens"}),
+            peer=f"LiteLLM {litellm.VERSION}",
         ),
     ]
 
@@ -108,11 +121,13 @@ def vllm_routes(out: Path, workdir: Path, stack: ExitStack) -> list[Route]:
     model = vllm.build_model(python, workdir / "tiny-model", out / "vllm-install.log")
     server = stack.enter_context(vllm.VLLMServer(python, model, out))
     claimed = frozenset({"count_tokens", "tools"})
-    return [Route("vllm", server.base_url, server.api_key, vllm.MODEL_NAME, "vllm", capabilities=claimed)]
+    peer = f"vLLM {vllm.VERSION} (CPU)"
+    return [Route("vllm", server.base_url, server.api_key, vllm.MODEL_NAME, "vllm", capabilities=claimed, peer=peer)]
 
 
 PEERS = {"litellm": litellm_routes, "vllm": vllm_routes}
 BASELINE = "baseline.yaml"
+PEER_FILE = "peer.json"
 MATRIX_ORDER = ("reference", "litellm-passthrough", "litellm-translation", "vllm")
 
 
@@ -141,10 +156,23 @@ def publish_matrix(out: Path) -> dict[str, Path]:
         key=lambda name: (MATRIX_ORDER.index(name) if name in MATRIX_ORDER else len(MATRIX_ORDER), name),
     )
     reports = [(str(out / name / "report.json"), load_report(out / name / "report.json")) for name in names]
-    matrix = build_matrix(reports, load_profiles().values(), load_cases(), out_dir=out, titles=names)
+    titles = [_title(out / name) for name in names]
+    matrix = build_matrix(reports, load_profiles().values(), load_cases(), out_dir=out, titles=titles)
     # Published: name each report relative to the matrix, not by this machine's absolute path.
-    matrix.columns = [dataclasses.replace(c, source=f"{c.title}/report.json") for c in matrix.columns]
+    matrix.columns = [
+        dataclasses.replace(column, source=f"{name}/report.json")
+        for column, name in zip(matrix.columns, names, strict=True)
+    ]
     return write_matrix(matrix, out)
+
+
+def _title(route_dir: Path) -> str:
+    """A matrix column's title: the route, and the peer's name and version when recorded."""
+    try:
+        peer = json.loads((route_dir / PEER_FILE).read_text()).get("peer", "")
+    except (OSError, ValueError):
+        peer = ""
+    return f"{route_dir.name} ({peer})" if peer else route_dir.name
 
 
 def run_peer(

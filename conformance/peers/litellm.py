@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from conformance.peers.process import LOOPBACK, ManagedProcess, free_port
+from conformance.peers.process import LOOPBACK, LoopbackServer, free_port
 
 VERSION = "1.106.2"
 REQUIREMENT = f"litellm[proxy]=={VERSION}"
@@ -44,25 +44,19 @@ def config(reference_url: str, reference_key: str, openai_url: str) -> dict:
     }
 
 
-class LiteLLMProxy(ManagedProcess):
+class LiteLLMProxy(LoopbackServer):
     """The proxy on a free loopback port, with a random master key (it refuses well-known ones)."""
+
+    ready_path = "/health/liveliness"
+    startup_timeout = STARTUP_TIMEOUT
 
     def __init__(self, executable: Path, workdir: Path, log_dir: Path, settings: dict) -> None:
         """The config (it holds the backend's key) goes to `workdir`, never beside the reports."""
-        self.port = free_port()
+        port = free_port()
         self.master_key = "sk-" + secrets.token_hex(16)
         workdir.mkdir(parents=True, exist_ok=True)
         config_path = workdir / "litellm-config.yaml"
         config_path.write_text(yaml.safe_dump(settings, sort_keys=False))
         env = {**os.environ, "LITELLM_MASTER_KEY": self.master_key, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-        argv = [str(executable), "--config", str(config_path), "--host", LOOPBACK, "--port", str(self.port)]
-        super().__init__("litellm", argv, log_dir / "litellm.log", env=env, cwd=workdir)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    def start(self) -> LiteLLMProxy:
-        super().start()
-        self.wait_ready(self.base_url + "/health/liveliness", STARTUP_TIMEOUT)
-        return self
+        argv = [str(executable), "--config", str(config_path), "--host", LOOPBACK, "--port", str(port)]
+        super().__init__("litellm", argv, log_dir / "litellm.log", port, env=env, cwd=workdir)

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -112,6 +113,27 @@ class ManagedProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class LoopbackServer(ManagedProcess):
+    """A server on a free loopback port (`self.port`, chosen before the command line is built),
+    ready once `ready_path` answers."""
+
+    ready_path = "/"
+    startup_timeout = 60.0
+
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path, port: int, **kwargs: Any) -> None:
+        self.port = port
+        super().__init__(name, argv, log_path, **kwargs)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> LoopbackServer:
+        super().start()
+        self.wait_ready(self.base_url + self.ready_path, self.startup_timeout)
+        return self
 
 
 def ensure_venv(venv: Path, requirement: str, log_path: Path, remove: Sequence[str] = ()) -> Path:

