@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from conformance.filler import filler
+
 # Cheapest first. A tier includes the ones before it: `--tier extended` runs smoke, core and
 # extended. `provider` comes last, so it is selected only when asked for by name: it holds probes of
 # behaviour where providers legitimately differ (policies, client profiles, newer API versions).
@@ -25,6 +27,7 @@ TIERS = ("smoke", "core", "extended", "provider")
 MODEL_PLACEHOLDER = "$model"
 SHARED_FILE = "_shared.yaml"
 SHARED_KEY = "$shared"
+TEXT_KEY = "$text"
 # Keys an `expect:` mapping may hold; see docs/cases.md.
 EXPECT_KEYS = frozenset(
     {
@@ -142,6 +145,8 @@ class Case:
     # Capabilities the target must claim for the case to apply (vision, thinking...).
     requires: frozenset[str] = frozenset()
     source: str = ""
+    # Built from the contract by `conformance run --generated` (conformance.generate), not read from cases/.
+    generated: bool = False
 
     @property
     def requests(self) -> int:
@@ -227,7 +232,8 @@ def _read_yaml(path: Path) -> Any:
 
 
 def _insert_fragments(value: Any, fragments: dict[str, Any], path: Path) -> Any:
-    """`value` with every `{$shared: name}` replaced by a copy of that fragment.
+    """`value` with every `{$shared: name}` replaced by a copy of that fragment, and every
+    `{$text: {bytes: N, seed: S}}` by that much filler text.
 
     Other keys next to `$shared` are set on the copy (`{$shared: weather_tool, strict: true}`).
     """
@@ -235,6 +241,8 @@ def _insert_fragments(value: Any, fragments: dict[str, Any], path: Path) -> Any:
         return [_insert_fragments(item, fragments, path) for item in value]
     if not isinstance(value, dict):
         return value
+    if TEXT_KEY in value:
+        return _generated_text(value, path)
     if SHARED_KEY not in value:
         return {key: _insert_fragments(item, fragments, path) for key, item in value.items()}
     name = value[SHARED_KEY]
@@ -247,6 +255,20 @@ def _insert_fragments(value: Any, fragments: dict[str, Any], path: Path) -> Any:
     if not isinstance(fragment, dict):
         raise CaseError(f"{path}: shared fragment {name!r} is not a mapping, so keys cannot be added to it")
     return {**fragment, **extra}
+
+
+def _generated_text(value: dict[str, Any], path: Path) -> str:
+    """`{$text: {bytes: N, seed: S}}`: N bytes of filler text (conformance.filler), seed 0 by default."""
+    spec = value[TEXT_KEY]
+    if set(value) != {TEXT_KEY} or not isinstance(spec, dict) or set(spec) - {"bytes", "seed"}:
+        raise CaseError(f"{path}: expected {{$text: {{bytes: N, seed: S}}}}, got {value!r}")
+    size, seed = spec.get("bytes"), spec.get("seed", 0)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (size, seed)):
+        raise CaseError(f"{path}: $text needs an integer 'bytes' (and an integer 'seed'), got {spec!r}")
+    try:
+        return filler(size, seed)
+    except ValueError as exc:
+        raise CaseError(f"{path}: $text: {exc}") from None
 
 
 def _with_defaults(defaults: dict[str, Any], shared: list[Any], raw: Any) -> Any:

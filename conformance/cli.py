@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 from conformance import __version__
 from conformance.cases import TIERS, CaseError, load_cases
 from conformance.model import Outcome
+from conformance.proxy import cli as proxy_cli
 from conformance.specs import cli as specs_cli
 from conformance.target import AUTH_STYLES, DEFAULT_MODEL, DEFAULT_VERSION, Target, TargetError
 from conformance.transport import Limits
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from conformance.baseline import Baseline
     from conformance.cases import Case
     from conformance.consumers import Profile
+    from conformance.generate.plan import Plan
     from conformance.model import RunReport
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -195,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also store every exchange (redacted) as a cassette in DIR, for `conformance recheck DIR`",
     )
     _add_gate_flags(run.add_argument_group("CI gate"))
+    _add_generation_flags(run.add_argument_group("generated cases and budget (docs/generated.md)"))
     run.set_defaults(handler=cmd_run)
 
     serve = commands.add_parser(
@@ -219,11 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--cases", type=Path, metavar="DIR", help="load cases from DIR (default: the built-in cases)")
     _add_profile_flag(listing)
     listing.set_defaults(handler=cmd_cases_list)
+    proxy_cli.add_from_capture_parser(case_commands)
 
     _add_matrix_command(commands)
     _add_baseline_command(commands)
     _add_recheck_command(commands)
     specs_cli.add_parser(commands)
+    proxy_cli.add_parser(commands)
     return parser
 
 
@@ -261,6 +266,56 @@ def _add_gate_flags(group: argparse._ActionsContainer) -> None:
         default=DEFAULT_FAIL_ON,
         help="the least severe outcome that fails the gate: failed (and error), deviation (and worse) or "
         "unsupported (and worse) (default: %(default)s)",
+    )
+
+
+def _add_generation_flags(group: argparse._ActionsContainer) -> None:
+    from conformance.generate.options import DEFAULT_COUNT, DEFAULT_MAX_TOKENS
+
+    group.add_argument(
+        "--generated",
+        nargs="?",
+        const=DEFAULT_COUNT,
+        default=0,
+        type=_positive(int),
+        metavar="N",
+        help=f"also run N cases generated from the contract with schemathesis ({DEFAULT_COUNT} without N): "
+        "negative ones (invalid requests: must get a 4xx Anthropic error) and, against a loopback target, positive "
+        "ones (valid requests: must be accepted); -k filters them too; failures are shrunk and written to "
+        "OUT/generated-failures/ as case files and curl scripts",
+    )
+    group.add_argument(
+        "--seed", type=int, metavar="S", help="seed of the generated cases (default: random, printed and recorded)"
+    )
+    group.add_argument(
+        "--generated-positive",
+        action="store_true",
+        help="also generate positive cases against a target that is not on loopback (they cost output tokens)",
+    )
+    group.add_argument(
+        "--generated-max-tokens",
+        type=_positive(int),
+        default=DEFAULT_MAX_TOKENS,
+        metavar="N",
+        help="max_tokens of every generated request (default: %(default)s)",
+    )
+    group.add_argument(
+        "--max-requests",
+        type=_positive(int),
+        metavar="N",
+        help="budget of the whole run: at most N requests (generated cases are left out to fit; shrinking spends "
+        "what is left); a selection of hand-written cases above it is a usage error",
+    )
+    group.add_argument(
+        "--max-output-tokens",
+        type=_positive(int),
+        metavar="N",
+        help="budget of the whole run: at most N worst-case output tokens (the sum of max_tokens), as --max-requests",
+    )
+    group.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (cases, requests, worst-case output tokens, the budget) and send nothing",
     )
 
 
@@ -349,15 +404,52 @@ def _profile(name: str) -> Profile:
         raise UsageError(str(exc)) from None
 
 
-def _selected_cases(args: argparse.Namespace, default_tier: str | None = "extended") -> list[Case]:
+def _selected_cases(
+    args: argparse.Namespace, default_tier: str | None = "extended", allow_empty: bool = False
+) -> list[Case]:
     from conformance.consumers import select_cases
 
     cases = _load_catalogue(args.cases)
     profile = _profile(args.profile) if args.profile else None
     chosen = select_cases(cases, args.tier, args.keyword, profile, default_tier)
-    if not chosen:
+    if not chosen and not allow_empty:
         raise UsageError("no case matches the selection (--tier / -k / --profile)")
     return chosen
+
+
+def _run_plan(args: argparse.Namespace, cases: list[Case]) -> Plan:
+    """The run's cases with the generated ones (-k selects among them too), fitted to the budget."""
+    from conformance.cases import select
+    from conformance.generate.options import Budget, BudgetError, GenerationOptions
+    from conformance.generate.plan import make_plan
+    from conformance.specs.profiles import ProfileError
+    from conformance.target import is_loopback
+
+    options = None
+    if args.generated:
+        from conformance.generate.strategy import private_storage
+
+        private_storage()
+        options = GenerationOptions(
+            count=args.generated,
+            seed=args.seed if args.seed is not None else secrets.randbelow(2**32),
+            provider=args.provider,
+            positive=args.generated_positive or args.base_url is None or is_loopback(args.base_url),
+            max_tokens=args.generated_max_tokens,
+        )
+    keyword = args.keyword
+    try:
+        plan = make_plan(
+            cases,
+            options,
+            Budget(args.max_requests, args.max_output_tokens),
+            (lambda found: select(found, keyword=keyword)) if keyword else None,
+        )
+    except (BudgetError, ProfileError) as exc:
+        raise UsageError(str(exc)) from None
+    if not plan.all_cases:
+        raise UsageError("no case matches the selection (--tier / -k / --profile)")
+    return plan
 
 
 def _load_baseline(path: Path | None) -> Baseline | None:
@@ -423,12 +515,16 @@ def _profile_verdict(name: str, report: RunReport) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from conformance.generate.session import run_plan
     from conformance.reference import ReferenceServer
     from conformance.report import write_reports
     from conformance.report.console import ConsoleReporter
-    from conformance.runner import run_suite
 
-    cases = _selected_cases(args)
+    plan = _run_plan(args, _selected_cases(args, allow_empty=bool(args.generated)))
+    if args.dry_run:
+        _print_lines(plan.lines(verbose=args.verbose))
+        return EXIT_OK
+    cases = plan.all_cases
     baseline = _load_baseline(args.baseline)
     api_key = args.api_key or os.environ.get("CONFORMANCE_API_KEY") or os.environ.get("ANTHROPIC_API_KEY")
     limits = Limits(
@@ -458,7 +554,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         reporter = ConsoleReporter(verbose=args.verbose)
         reporter.start(target.info(), len(cases))
-        report = asyncio.run(run_suite(target, cases, limits, args.concurrency, reporter.case_done))
+        report = asyncio.run(run_plan(target, plan, limits, args.concurrency, reporter.case_done, args.out))
     paths = write_reports(report, args.out)
     if args.record is not None:
         from conformance.cassette import write_cassette

@@ -114,6 +114,7 @@ def case_result(case: Case, outcome: Outcome, reason: str = "", **fields: Any) -
         spec_ref=case.spec,
         title=case.title,
         reason=reason,
+        generated=case.generated,
         **fields,
     )
 

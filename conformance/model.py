@@ -252,9 +252,11 @@ class CaseResult:
     # Tokens the target reported for this case (usage), to report what a run cost.
     input_tokens: int = 0
     output_tokens: int = 0
+    # The case was generated from the contract (conformance.generate), not written in cases/.
+    generated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "feature": self.feature,
             "outcome": self.outcome.value,
@@ -268,6 +270,9 @@ class CaseResult:
             "findings": [finding.to_dict() for finding in self.findings],
             "exchanges": [exchange.to_dict() for exchange in self.exchanges],
         }
+        if self.generated:
+            data["generated"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CaseResult:
@@ -284,6 +289,7 @@ class CaseResult:
             duration=data.get("duration", 0.0),
             input_tokens=data.get("input_tokens", 0),
             output_tokens=data.get("output_tokens", 0),
+            generated=bool(data.get("generated", False)),
         )
 
 
@@ -334,32 +340,44 @@ class RunReport:
     # Planned cost of the run: request count and the sum of max_tokens asked for.
     planned_requests: int = 0
     planned_max_output_tokens: int = 0
+    # How the generated cases were made, when the run had some (`--generated`): seed, contracts,
+    # plan, shrinking cost and exported failures (conformance.generate.session writes it).
+    generation: dict[str, Any] | None = None
 
     SCHEMA_VERSION = 1
 
     def summary(self) -> dict[str, int]:
-        counts = {key: 0 for key in SUMMARY_KEYS}
-        for result in self.results:
-            counts[result.outcome.value] += 1
-            counts["requests"] += sum(1 for e in result.exchanges if e.response is not None or e.error)
-            counts["input_tokens"] += result.input_tokens
-            counts["output_tokens"] += result.output_tokens
-        return counts
+        """Outcome counts and cost of every case, generated ones included."""
+        return _counts(self.results)
+
+    def generated_summary(self) -> dict[str, int] | None:
+        """The same counts for the generated cases alone (`cases` is their number); None when there are none."""
+        generated = [result for result in self.results if result.generated]
+        if not generated and self.generation is None:
+            return None
+        return {"cases": len(generated), **_counts(generated)}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        summary: dict[str, Any] = dict(self.summary())
+        generated = self.generated_summary()
+        if generated is not None:
+            summary["generated"] = generated
+        data: dict[str, Any] = {
             "schema_version": self.SCHEMA_VERSION,
             "tool": {"name": "conformance", "version": self.tool_version},
             "target": self.target.to_dict(),
             "started_at": self.started_at,
             "finished_at": self.finished_at,
-            "summary": self.summary(),
+            "summary": summary,
             "plan": {
                 "requests": self.planned_requests,
                 "max_output_tokens": self.planned_max_output_tokens,
             },
             "results": [result.to_dict() for result in self.results],
         }
+        if self.generation is not None:
+            data["generation"] = self.generation
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunReport:
@@ -372,4 +390,15 @@ class RunReport:
             tool_version=(data.get("tool") or {}).get("version", ""),
             planned_requests=plan.get("requests", 0),
             planned_max_output_tokens=plan.get("max_output_tokens", 0),
+            generation=data.get("generation"),
         )
+
+
+def _counts(results: list[CaseResult]) -> dict[str, int]:
+    counts = {key: 0 for key in SUMMARY_KEYS}
+    for result in results:
+        counts[result.outcome.value] += 1
+        counts["requests"] += sum(1 for e in result.exchanges if e.response is not None or e.error)
+        counts["input_tokens"] += result.input_tokens
+        counts["output_tokens"] += result.output_tokens
+    return counts

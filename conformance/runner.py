@@ -30,9 +30,9 @@ def build_request(target: Target, step: Step, history: list[dict[str, Any]]) -> 
         else:
             headers[name] = str(value)
     body = resolve(spec.body, target.model, history) if spec.body is not None else None
-    return Request(
-        method=spec.method, url=target.url(spec.endpoint), headers=headers, body=body, raw_body=spec.raw_body
-    )
+    # A raw body is sent as written but for `$model`, so that only the flaw it is about differs.
+    raw_body = spec.raw_body.replace("$model", target.model) if spec.raw_body is not None else None
+    return Request(method=spec.method, url=target.url(spec.endpoint), headers=headers, body=body, raw_body=raw_body)
 
 
 class Runner:
@@ -72,6 +72,11 @@ class Runner:
         return judge(case, exchanges, duration=time.monotonic() - started, profile=self.target.profile)
 
 
+def target_transport(target: Target, limits: Limits | None = None) -> Transport:
+    """A transport for the target that keeps its API key out of everything it records."""
+    return Transport(limits=limits, redactor=Redactor(secrets=[target.api_key] if target.api_key else []))
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -85,8 +90,7 @@ async def run_suite(
 ) -> RunReport:
     """Run the cases against the target and return the whole report (in case-id order)."""
     started_at = now_iso()
-    redactor = Redactor(secrets=[target.api_key] if target.api_key else [])
-    async with Transport(limits=limits, redactor=redactor) as transport:
+    async with target_transport(target, limits) as transport:
         results = await Runner(target, transport, concurrency).run(cases, on_result)
     return RunReport(
         target=target.info(),

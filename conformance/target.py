@@ -24,6 +24,12 @@ ENDPOINTS = {
 }
 
 
+def is_loopback(url: str) -> bool:
+    """True when the URL's host is this machine (localhost, 127.x, ::1)."""
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 class TargetError(ValueError):
     """A target that cannot be called as configured (bad URL, unknown auth style or provider...)."""
 
@@ -93,8 +99,7 @@ class Target:
 
     @property
     def is_loopback(self) -> bool:
-        host = urlsplit(self.base_url).hostname or ""
-        return host in ("localhost", "::1") or host.startswith("127.")
+        return is_loopback(self.base_url)
 
     def info(self) -> TargetInfo:
         return TargetInfo(

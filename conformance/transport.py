@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,17 +89,74 @@ class Redactor:
         return exchange
 
 
+def joined_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers by lower-case name, the values of a repeated header joined with ", "."""
+    headers: dict[str, str] = {}
+    for name, value in items:
+        name = name.lower()
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def is_event_stream(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() == "text/event-stream"
+
+
+class ResponseRecorder:
+    """Keeps what a response delivers within the bounds: the body (capped), the SSE events as they
+    complete (capped), the time of the first byte, and why reading stopped early, if it did.
+
+    Used by the suite's own requests and by `conformance proxy` for the traffic it relays.
+    """
+
+    def __init__(self, response: Response, limits: Limits) -> None:
+        self.response = response
+        self.limits = limits
+        self.body = bytearray()
+        self.parser: SSEParser | None = None
+        if is_event_stream(response.headers.get("content-type", "")):
+            response.events = []
+            self.parser = SSEParser()
+
+    def take(self, chunk: bytes, now: float) -> bool:
+        """Keep a chunk received `now` seconds after the request; False once a bound is hit (stop reading)."""
+        response = self.response
+        if response.first_byte is None:
+            response.first_byte = now
+        room = self.limits.max_body_bytes - len(self.body)
+        if len(chunk) > room:
+            response.truncated = f"the body exceeded {self.limits.max_body_bytes} bytes"
+            chunk = chunk[:room]
+        self.body.extend(chunk)
+        if self.parser is not None and response.events is not None:
+            response.events.extend(self.parser.feed(chunk, now))
+            if len(response.events) > self.limits.max_events:
+                del response.events[self.limits.max_events :]
+                response.truncated = f"the stream exceeded {self.limits.max_events} events"
+        return response.truncated is None
+
+    def finish(self, elapsed: float) -> Response:
+        """The recorded response, once reading ended (normally or not)."""
+        response = self.response
+        response.elapsed = elapsed
+        response.text = self.body.decode("utf-8", errors="replace")
+        if self.parser is not None:
+            if self.parser.pending and response.truncated is None:
+                response.truncated = "the stream ended in the middle of an event"
+        elif response.text.strip():
+            response.json, _ = parse_json_payload(response.text)
+        return response
+
+
 @dataclass
 class _Progress:
     """What has been read so far; kept outside the reading task so a deadline loses nothing."""
 
-    response: Response | None = None
-    body: bytearray = field(default_factory=bytearray)
-    parser: SSEParser | None = None
+    recorder: ResponseRecorder | None = None
 
-
-def _is_event_stream(content_type: str) -> bool:
-    return content_type.split(";")[0].strip().lower() == "text/event-stream"
+    @property
+    def response(self) -> Response | None:
+        return self.recorder.response if self.recorder is not None else None
 
 
 class Transport:
@@ -152,56 +210,15 @@ class Transport:
                 exchange.error = f"transport error: {detail}"
             else:
                 progress.response.truncated = f"the connection broke while reading: {detail}"
-        if progress.response is not None:
-            self._finish(progress, time.monotonic() - started)
-            exchange.response = progress.response
+        if progress.recorder is not None:
+            exchange.response = progress.recorder.finish(time.monotonic() - started)
         return self.redactor.exchange(exchange)
 
     async def _read(self, request: Request, content: bytes | None, progress: _Progress, started: float) -> None:
         async with self._client.stream(request.method, request.url, headers=request.headers, content=content) as r:
-            headers = {}
-            for name, value in r.headers.multi_items():
-                name = name.lower()
-                headers[name] = f"{headers[name]}, {value}" if name in headers else value
-            response = Response(status=r.status_code, headers=headers)
-            progress.response = response
-            if _is_event_stream(headers.get("content-type", "")):
-                response.events = []
-                progress.parser = SSEParser()
+            headers = joined_headers(r.headers.multi_items())
+            recorder = ResponseRecorder(Response(status=r.status_code, headers=headers), self.limits)
+            progress.recorder = recorder
             async for chunk in r.aiter_bytes():
-                now = time.monotonic() - started
-                if response.first_byte is None:
-                    response.first_byte = now
-                if not self._take(progress, chunk, now):
+                if not recorder.take(chunk, time.monotonic() - started):
                     return
-
-    def _take(self, progress: _Progress, chunk: bytes, now: float) -> bool:
-        """Keep a chunk within the bounds; False once a bound is hit (reading stops)."""
-        response = progress.response
-        assert response is not None
-        room = self.limits.max_body_bytes - len(progress.body)
-        if len(chunk) > room:
-            progress.body.extend(chunk[:room])
-            response.truncated = f"the body exceeded {self.limits.max_body_bytes} bytes"
-            chunk = chunk[:room]
-        else:
-            progress.body.extend(chunk)
-        if progress.parser is not None and response.events is not None:
-            response.events.extend(progress.parser.feed(chunk, now))
-            if len(response.events) > self.limits.max_events:
-                del response.events[self.limits.max_events :]
-                response.truncated = f"the stream exceeded {self.limits.max_events} events"
-        return response.truncated is None
-
-    @staticmethod
-    def _finish(progress: _Progress, elapsed: float) -> None:
-        response = progress.response
-        assert response is not None
-        response.elapsed = elapsed
-        response.text = progress.body.decode("utf-8", errors="replace")
-        if progress.parser is not None:
-            if progress.parser.pending and response.truncated is None:
-                response.truncated = "the stream ended in the middle of an event"
-            return
-        if response.text.strip():
-            response.json, _ = parse_json_payload(response.text)

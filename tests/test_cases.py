@@ -185,3 +185,14 @@ def test_only_the_reference_server_is_taken_to_inject_faults() -> None:
     assert default_capabilities(reference=True) is None
     claimed = default_capabilities(reference=False)
     assert claimed is not None and "fault-injection" not in claimed and "instruction-following" in claimed
+
+
+def test_a_raw_body_gets_the_targets_model() -> None:
+    from conformance.runner import build_request
+    from conformance.target import Target
+
+    case = next(case for case in load_cases() if case.id == "errors.nan-in-body")
+    target = Target(base_url="http://127.0.0.1:9", api_key="k" * 16, model="tiny-model")
+    request = build_request(target, case.steps[0], [])
+    assert request.raw_body is not None and '"model": "tiny-model"' in request.raw_body
+    assert "NaN" in request.raw_body

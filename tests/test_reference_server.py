@@ -224,9 +224,9 @@ def test_unknown_path_is_404_envelope(client: httpx.Client, path: str) -> None:
     assert_error(client.post(path, json=body()), 404, "not_found_error")
 
 
-def test_head_root_is_404(client: httpx.Client) -> None:
+def test_head_root_answers_the_reachability_probe(client: httpx.Client) -> None:
     response = client.head("/")
-    assert response.status_code == 404
+    assert response.status_code == 200
     assert REQUEST_ID.match(response.headers["request-id"])
 
 
@@ -722,7 +722,13 @@ def test_version_2026_10_21_refuses_assistant_documents_and_user_citations(clien
     payload = body(messages=[user("Hi"), assistant([document]), user("Go")])
     assert client.post("/v1/messages", json=payload).status_code == 200
     assert_error(client.post("/v1/messages", json=payload, headers=new), 400, "invalid_request_error", "document")
-    citation = {"type": "char_location", "cited_text": "x", "document_index": 0, "start_char_index": 0}
+    citation = {
+        "type": "char_location",
+        "cited_text": "x",
+        "document_index": 0,
+        "start_char_index": 0,
+        "end_char_index": 1,
+    }
     payload = with_blocks({"type": "text", "text": "a", "citations": [citation]})
     assert client.post("/v1/messages", json=payload).status_code == 200
     assert_error(client.post("/v1/messages", json=payload, headers=new), 400, "invalid_request_error", "citations")

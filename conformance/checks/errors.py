@@ -76,8 +76,9 @@ def _shape_problem(body: Any) -> str | None:
 
 @check("errors.envelope")
 def envelope(exchange: Exchange) -> list[Finding]:
-    """An error response (status >= 400) carries the Anthropic error envelope as JSON."""
-    if not failed(exchange):
+    """An error response (status >= 400) carries the Anthropic error envelope as JSON (not an answer to
+    HEAD, which never has a body)."""
+    if not failed(exchange) or exchange.request.method.upper() == "HEAD":
         return []
     res = response(exchange)
     body = json_body(exchange)

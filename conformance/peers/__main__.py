@@ -28,7 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workdir", type=Path, default=DEFAULT_WORKDIR, help="where peers are installed (default: %(default)s)"
     )
-    parser.add_argument("--tier", choices=TIERS, default="extended", help="highest tier to run (default: %(default)s)")
+    parser.add_argument(
+        "--tier",
+        choices=TIERS,
+        default="provider",
+        help="highest tier to run (default: %(default)s: everything, the client case sets included)",
+    )
     parser.add_argument(
         "--update-baselines",
         action="store_true",

@@ -179,7 +179,7 @@ def run_peer(
     peer: str,
     out: Path = DEFAULT_OUT,
     workdir: Path = DEFAULT_WORKDIR,
-    tier: str = "extended",
+    tier: str = "provider",
     update_baselines: bool = False,
 ) -> list[RouteResult]:
     """A peers job: start the peer, run every case of the tier on each route, stop everything,

@@ -8,6 +8,7 @@ answered. Every response carries a `request-id` header, and every error body the
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hmac
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -38,6 +39,8 @@ from conformance.reference.validation import (
 MAX_BODY_BYTES = 32 * 1024 * 1024
 KNOWN_MODEL_PREFIX = "claude"
 EVENT_STREAM = "text/event-stream; charset=utf-8"
+# JSON answers at least this large are gzip-compressed for a client that accepts gzip; streams never are.
+GZIP_MIN_BYTES = 1024
 
 
 def create_app(api_key: str | None = None, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
@@ -46,6 +49,7 @@ def create_app(api_key: str | None = None, *, max_body_bytes: int = MAX_BODY_BYT
     routes = [
         Route("/v1/messages", service.messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", service.count_tokens, methods=["POST"]),
+        Route("/", _root, methods=["HEAD", "GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
     ]
     handlers = {HTTPException: _http_error, APIError: _api_error, Exception: _unexpected_error}
     return Starlette(routes=routes, middleware=[Middleware(RequestIdMiddleware)], exception_handlers=handlers)
@@ -93,7 +97,7 @@ class _Service:
         message = build_message(params, turn, count_input(params))
         headers = rate_limit_headers(message["usage"]["input_tokens"], turn.output_tokens)
         if not streaming:
-            return JSONResponse(message, headers=headers)
+            return _json_answer(message, headers, request.headers)
         return _event_stream(message, directives, request.state.request_id, headers)
 
     async def count_tokens(self, request: Request) -> Response:
@@ -136,6 +140,32 @@ class _Service:
             raise APIError(401, "x-api-key header is required")
         if self.api_key is not None and not any(_same(key, self.api_key) for key in keys):
             raise APIError(401, "invalid x-api-key")
+
+
+async def _root(request: Request) -> Response:
+    """`HEAD /` answers the reachability probe clients such as Claude Code send; any other method is a 404."""
+    if request.method != "HEAD":
+        raise HTTPException(404)
+    return Response(status_code=200, media_type="application/json")
+
+
+def _json_answer(message: dict[str, Any], headers: dict[str, str], request_headers: Headers) -> Response:
+    """A Message as JSON, gzip-compressed when it is large and the client accepts gzip."""
+    response = JSONResponse(message, headers=headers)
+    if len(response.body) < GZIP_MIN_BYTES or not _accepts_gzip(request_headers.get("accept-encoding", "")):
+        return response
+    compressed = {**headers, "content-encoding": "gzip", "vary": "accept-encoding"}
+    return Response(gzip.compress(response.body), headers=compressed, media_type="application/json")
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """True when Accept-Encoding names gzip (or *) without q=0."""
+    for item in accept_encoding.lower().split(","):
+        name, _, params = item.partition(";")
+        quality = params.replace(" ", "").removeprefix("q=")
+        if name.strip() in ("gzip", "*") and quality not in ("0", "0.0", "0.00", "0.000"):
+            return True
+    return False
 
 
 def _require_known_model(model: str) -> None:

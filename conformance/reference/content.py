@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from conformance import contract
 from conformance.reference import fields as f
 
 TOOL_ID_PATTERN = r"^[a-zA-Z0-9_-]+$"
@@ -69,7 +71,7 @@ class ContentValidator:
             "redacted_thinking": self._redacted_thinking,
             "tool_use": self._tool_use,
             "tool_result": self._tool_result,
-            **{name: _carried for name in SERVER_TOOL_BLOCKS},
+            **{name: known_fields("InputContentBlock") for name in SERVER_TOOL_BLOCKS},
         }
         self._tool_result_blocks = {
             "text": self._text,
@@ -119,7 +121,11 @@ class ContentValidator:
         if block.get("citations") is not None:
             citations_location = f.at(location, "citations")
             for index, citation in enumerate(f.array(block["citations"], citations_location)):
-                f.tagged(citation, f.at(citations_location, index), {name: _carried for name in CITATION_TYPES})
+                f.tagged(
+                    citation,
+                    f.at(citations_location, index),
+                    {name: known_fields("Citation") for name in CITATION_TYPES},
+                )
         cache_control(block.get("cache_control"), f.at(location, "cache_control"))
 
     def _image(self, block: dict[str, Any], location: str) -> None:
@@ -187,8 +193,18 @@ class ContentValidator:
         cache_control(block.get("cache_control"), f.at(location, "cache_control"))
 
 
-def _carried(block: dict[str, Any], location: str) -> None:
-    """Accepted as sent once its `type` is known: citations and server-tool blocks echo earlier answers."""
+def known_fields(schema: str) -> Callable[[dict[str, Any], str], None]:
+    """A check of something sent back as the API answered it or documents it (citations,
+    server-tool blocks, versioned tools): its known fields must have the types and bounds of the
+    contract's `schema`; keys the contract does not know pass."""
+
+    def check(value: dict[str, Any], location: str) -> None:
+        problems = contract.validate(schema, value)
+        if problems:
+            first = problems[0]
+            f.fail(f"{location}.{first.path}" if first.path else location, first.message)
+
+    return check
 
 
 def _citations_config(value: Any, location: str) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -18,14 +20,26 @@ STOP_TIMEOUT = 10.0
 
 
 class ReferenceServer:
-    """Serve an ASGI app (by default the reference app) on 127.0.0.1 from a background thread.
+    """Serve an ASGI app (by default the reference app) from a background thread, on 127.0.0.1 and
+    a free port unless told otherwise; `options` are passed on to uvicorn.Config.
 
-    `start()` returns once the server accepts connections; `base_url` is then
-    `http://127.0.0.1:<port>`. `stop()` shuts it down and waits for the thread.
+    `start()` returns once the server accepts connections (OSError when the address cannot be
+    bound); `base_url` is then `http://<host>:<port>`. `stop()` shuts it down and waits for the thread.
     """
 
-    def __init__(self, app: ASGIApp | None = None, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp | None = None,
+        api_key: str | None = None,
+        *,
+        host: str = LOOPBACK,
+        port: int = 0,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.app = app if app is not None else create_app(api_key)
+        self.host = host
+        self.port = port
+        self.options = {"log_level": "warning", "access_log": False, "lifespan": "off", **(options or {})}
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
@@ -34,7 +48,7 @@ class ReferenceServer:
     def base_url(self) -> str:
         if self._port is None:
             raise RuntimeError("the reference server is not running")
-        return f"http://{LOOPBACK}:{self._port}"
+        return f"http://{self.host}:{self._port}"
 
     def start(self) -> ReferenceServer:
         if self._thread is not None:
@@ -42,8 +56,12 @@ class ReferenceServer:
         # IPPROTO_TCP (not 0) so that asyncio sets TCP_NODELAY on accepted connections.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((LOOPBACK, 0))
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        config = uvicorn.Config(self.app, **self.options)
         self._server = uvicorn.Server(config)
         self._port = sock.getsockname()[1]
         self._thread = threading.Thread(

@@ -15,7 +15,7 @@ from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
 from conformance.reference import fields as f
-from conformance.reference.content import VERSION_WITHOUT_SAMPLING, ContentValidator, cache_control
+from conformance.reference.content import VERSION_WITHOUT_SAMPLING, ContentValidator, cache_control, known_fields
 from conformance.reference.conversation import check_conversation
 
 SUPPORTED_VERSIONS = ("2023-06-01", "2023-01-01", VERSION_WITHOUT_SAMPLING)
@@ -183,6 +183,8 @@ def _validate_tools(value: Any) -> list[str]:
         elif isinstance(kind, str) and VERSIONED_TOOL_TYPE.match(kind):
             f.open_obj(tool, f.at(location, kind), ("name",))
             f.string(tool["name"], f.at(f.at(location, kind), "name"), min_length=1)
+            cache_control(tool.get("cache_control"), f.at(f.at(location, kind), "cache_control"))
+            known_fields("ToolDefinition")(tool, f.at(location, kind))
         else:
             f.fail(
                 location,

@@ -40,20 +40,44 @@ def _safe(text: str) -> str:
     return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
+def generated_lines(report: RunReport) -> list[tuple[str, str]]:
+    """The generated cases apart (label, value): how many and how they fared, and what they cost."""
+    generated = report.generated_summary()
+    if generated is None:
+        return []
+    meta = report.generation or {}
+    shrink = meta.get("shrink") or {}
+    outcomes = ", ".join(f"{generated[o.value]} {o.value}" for o in Outcome if generated[o.value]) or "none ran"
+    seed = f", seed {meta['seed']}" if "seed" in meta else ""
+    shrinking = f" (+{shrink['requests']:,} shrinking)" if shrink.get("requests") else ""
+    return [
+        ("generated cases", f"{generated['cases']:,}: {outcomes}{seed}"),
+        ("generated requests", f"{generated['requests']:,}{shrinking}"),
+        (
+            "generated tokens",
+            f"{generated['input_tokens'] + shrink.get('input_tokens', 0):,} in, "
+            f"{generated['output_tokens'] + shrink.get('output_tokens', 0):,} out",
+        ),
+    ]
+
+
 def _outcome_label(outcome: Outcome) -> Text:
     return Text(outcome.value.upper().ljust(_LABEL_WIDTH), style=STYLES[outcome])
 
 
 class ConsoleReporter:
-    """Prints one line per finished case with a "[n/total]" counter, then a summary.
+    """Prints one line per finished case with a "[n/total]" counter (just "[n]" when the total is not
+    known in advance, as for `conformance proxy`), with the case's title when `titles` is set, then a
+    summary.
 
     Holds its own counters (no globals), so several reporters can live in one process; it is
-    meant to be called from the runner's event loop thread.
+    meant to be called from one thread at a time.
     """
 
-    def __init__(self, console: Console | None = None, verbose: bool = False) -> None:
+    def __init__(self, console: Console | None = None, verbose: bool = False, titles: bool = False) -> None:
         self.console = console if console is not None else Console(highlight=False)
         self.verbose = verbose
+        self.titles = titles
         self._total = 0
         self._done = 0
 
@@ -81,14 +105,17 @@ class ConsoleReporter:
         """One line for a finished case; why it failed on the next lines."""
         self._done += 1
         width = len(str(max(self._total, self._done)))
+        counter = f"[{self._done:>{width}}/{self._total}]" if self._total else f"[{self._done}]"
         line = Text.assemble(
-            (f"[{self._done:>{width}}/{self._total}]", "dim"),
+            (counter, "dim"),
             " ",
             _outcome_label(result.outcome),
             " ",
             _safe(result.id),
             (f"  {result.duration:.2f}s", "dim"),
         )
+        if self.titles and result.title:
+            line.append(f"  {_safe(result.title)}")
         self._print(line)
         if self.verbose:
             details = [f"reason: {result.reason}"] if result.reason else []
@@ -116,6 +143,8 @@ class ConsoleReporter:
         table.add_row(
             "output tokens", f"{summary['output_tokens']:,} of at most {report.planned_max_output_tokens:,} planned"
         )
+        for label, value in generated_lines(report):
+            table.add_row(label, value)
         console.print(table)
 
         failing = sorted((r for r in report.results if r.outcome in _GATED), key=lambda r: r.id)
@@ -126,11 +155,21 @@ class ConsoleReporter:
                 self._print(Text.assemble("  ", _outcome_label(result.outcome), " ", _safe(result.id)))
                 self._print_details([headline(result) or result.outcome.value])
 
+        exported = (report.generation or {}).get("failures") or []
+        if exported:
+            console.print()
+            self._print(Text(f"Generated failures, shrunk and exported ({len(exported)}):", style="bold"))
+            for failure in exported:
+                self._print(Text(_safe(f"  {failure.get('yaml', '')}")))
+                if failure.get("curl"):
+                    self._print(Text(_safe(f"  {failure['curl']}"), style="dim"))
+
         if paths:
             console.print()
             self._print(Text("Reports:", style="bold"))
+            width = max(len(kind) for kind in paths) + 1
             for kind, path in paths.items():
-                self._print(Text.assemble(f"  {kind:<6}", (_safe(str(path)), "cyan")))
+                self._print(Text.assemble(f"  {kind:<{width}}", (_safe(str(path)), "cyan")))
 
         console.print()
         counts = ", ".join(f"{summary[o.value]} {o.value}" for o in Outcome if summary[o.value])

@@ -19,6 +19,7 @@ import jinja2
 import markupsafe
 
 from conformance.model import CaseResult, Exchange, Outcome, Response, RunReport, SSEEvent
+from conformance.report.console import generated_lines
 from conformance.report.json_report import headline, parse_timestamp, run_seconds
 
 # Characters of one body (or of one stream's event data, all events together) put on the page.
@@ -211,4 +212,5 @@ def render_html(report: RunReport) -> str:
         outcomes=[(outcome.value, summary[outcome.value]) for outcome in Outcome],
         duration=run_seconds(report),
         cases=[_case_view(result) for result in _ordered(report.results)],
+        generated=generated_lines(report),
     )

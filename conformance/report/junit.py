@@ -120,6 +120,12 @@ def render_junit(report: RunReport) -> str:
         ("tool_version", report.tool_version),
     ):
         ET.SubElement(properties, "property", name=name, value=_clean(value))
+    generated = report.generated_summary()
+    if generated is not None:
+        for key in ("cases", "failed", "requests", "input_tokens", "output_tokens"):
+            ET.SubElement(properties, "property", name=f"generated_{key}", value=str(generated[key]))
+        if report.generation and "seed" in report.generation:
+            ET.SubElement(properties, "property", name="generated_seed", value=str(report.generation["seed"]))
     suite.extend(_testcase(result) for result in report.results)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

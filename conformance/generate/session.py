@@ -1,0 +1,59 @@
+"""A run with generated cases: every case through the runner and the judge, then each generated
+failure shrunk and exported, and the report told how the generated cases were made and what
+they cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from conformance.generate.build import GeneratedCase
+from conformance.generate.export import clear_exports, export_failure
+from conformance.generate.plan import Plan
+from conformance.generate.shrink import Allowance, shrink
+from conformance.model import CaseResult, Outcome, RunReport
+from conformance.runner import ResultCallback, Runner, run_suite, target_transport
+from conformance.target import Target
+from conformance.transport import Limits
+
+
+async def run_plan(
+    target: Target,
+    plan: Plan,
+    limits: Limits | None = None,
+    concurrency: int = 4,
+    on_result: ResultCallback | None = None,
+    out_dir: Path | None = None,
+) -> RunReport:
+    """Run the plan's cases; with generated ones, shrink and export (under `out_dir`) their failures."""
+    report = await run_suite(target, plan.all_cases, limits, concurrency, on_result)
+    if plan.options is None:
+        return report
+    generation = plan.metadata()
+    results = {result.id: result for result in report.results}
+    failing = [g for g in plan.generated if results[g.case.id].outcome is Outcome.FAILED]
+    requests, tokens = plan.shrink_allowance()
+    allowance = Allowance(requests=requests, output_tokens=tokens)
+    exported: list[dict[str, Any]] = []
+    clear_exports(out_dir or Path("."))
+    if failing:
+        async with target_transport(target, limits) as transport:
+            runner = Runner(target, transport, concurrency=1)
+
+            async def attempt(candidate: GeneratedCase) -> CaseResult:
+                return await runner.run_case(candidate.case)
+
+            for generated in failing:
+                smallest, result = await shrink(
+                    generated, results[generated.case.id], attempt, allowance, plan.options.shrink_requests
+                )
+                paths = export_failure(smallest, result, target, plan.options.seed, out_dir or Path("."))
+                exported.append({"id": generated.case.id, "shrunk": smallest.case.id, **paths})
+    generation["shrink"] = {
+        "requests": allowance.spent_requests,
+        "input_tokens": allowance.input_tokens,
+        "output_tokens": allowance.output_tokens_used,
+    }
+    generation["failures"] = exported
+    report.generation = generation
+    return report

@@ -1,0 +1,13 @@
+"""`conformance proxy`: validate a real client's traffic passively, and keep it as cases.
+
+The relay (relay.py) sits between a client and a gateway and passes everything through
+unchanged, streams included; each exchange is captured (recording.py), judged by the same pure
+checks as a run (judging.py) on a worker thread, shown live and written to OUT/ as a normal run's
+reports plus a cassette (session.py). `conformance cases from-capture` turns the recorded requests
+into replayable cases (capture_cases.py). docs/proxy.md has the usage.
+"""
+
+from conformance.proxy.server import ProxyServer
+from conformance.proxy.session import ProxySession
+
+__all__ = ["ProxyServer", "ProxySession"]

@@ -1,0 +1,200 @@
+"""`conformance cases from-capture`: recorded requests turned into replayable cases (docs/cases.md format).
+
+Each distinct request a client sent (a retry of the same request counts once) becomes one case
+that sends it again, byte for byte in structure: method, path and query, headers, body. What is
+never written: credentials (x-api-key, Authorization and the like: the case sends the target's
+own, `auth: true`), connection headers, and the model name unless asked (`$model`, the target's).
+With `shorten`, every text longer than that many characters becomes a `{$text: {bytes: N}}`
+filler of the same size: the request keeps its size and structure, not its words.
+
+A case expects what the client needed: the request accepted (200) and, when it asked for a
+stream, an SSE stream. Its `requires` names the capabilities the request uses, so that a target
+claiming fewer skips it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from conformance.cases import MODEL_PLACEHOLDER, TEXT_KEY
+from conformance.cassette import CassetteError, load_cassette
+from conformance.model import Exchange
+from conformance.proxy.relay import HOP_BY_HOP
+from conformance.transport import REDACTED, SECRET_HEADERS
+
+# Headers that describe one connection or one body, not what the client asks for.
+DROPPED_HEADERS = frozenset({"host", "content-length", *(name.decode() for name in HOP_BY_HOP)})
+ENDPOINT_CLAUSES = {"/v1/messages": "messages.request.messages", "/v1/messages/count_tokens": "count_tokens.request"}
+NAMED_ENDPOINTS = {"/v1/messages": "messages", "/v1/messages/count_tokens": "count_tokens"}
+# The keys whose string values are prose that --shorten may replace.
+TEXT_FIELDS = frozenset({"text", "description", "content", "system"})
+CACHE_CONTROL = "cache_control"
+
+
+class CaptureError(ValueError):
+    """Recorded exchanges that cannot be read or turned into cases."""
+
+
+@dataclass(frozen=True)
+class Options:
+    feature: str
+    tier: str = "provider"
+    shorten: int | None = None
+    keep_model: bool = False
+
+
+def recorded_exchanges(location: Path) -> tuple[str, list[Exchange]]:
+    """The recorded target's base URL and every exchange of a capture directory (or cassette.json), in order."""
+    try:
+        cassette = load_cassette(location)
+    except CassetteError as exc:
+        raise CaptureError(str(exc)) from None
+    return cassette.target.base_url, [exchange for case in cassette.cases for exchange in case.exchanges]
+
+
+def build_cases(exchanges: Iterable[Exchange], base_url: str | None, options: Options) -> list[dict[str, Any]]:
+    """One case per distinct Messages API request (first occurrence first)."""
+    cases: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for exchange in exchanges:
+        endpoint = _endpoint(exchange.request.url, base_url)
+        if endpoint is None:
+            continue
+        request = _request(exchange, endpoint, options)
+        key = json.dumps(request, sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        body = exchange.request.body if isinstance(exchange.request.body, dict) else {}
+        number = len(cases) + 1
+        cases.append(
+            {
+                "id": f"{options.feature}.{number:02d}",
+                "title": _title(exchange.request.method, endpoint, body),
+                "spec": ENDPOINT_CLAUSES[_path(endpoint)],
+                "requires": sorted(requirements(body, endpoint)),
+                "request": request,
+                "expect": {"status": 200, **({"stream": True} if body.get("stream") is True else {})},
+            }
+        )
+    return cases
+
+
+def write_cases(cases: list[dict[str, Any]], path: Path, options: Options, source: str) -> Path:
+    document = {"feature": options.feature, "tier": options.tier, "cases": cases}
+    header = (
+        f"# Requests recorded by `conformance proxy` ({source}), written by `conformance cases from-capture`.\n"
+        "# Credentials are never stored: each case sends the target's own. See docs/proxy.md.\n"
+    )
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + text, encoding="utf-8")
+    return path
+
+
+def requirements(body: dict[str, Any], endpoint: str) -> set[str]:
+    """The capabilities (docs/cases.md) a request uses."""
+    needed = {"count_tokens"} if endpoint == "count_tokens" else set()
+    if body.get("tools"):
+        needed.add("tools")
+    if (body.get("thinking") or {}).get("type") in ("enabled", "adaptive"):
+        needed.add("thinking")
+    output_config = body.get("output_config") or {}
+    if "effort" in output_config:
+        needed.add("effort")
+    if "format" in output_config:
+        needed.add("structured-outputs")
+    kinds = set(_block_types(body.get("messages")))
+    if "image" in kinds:
+        needed.add("vision")
+    if "document" in kinds:
+        needed.add("documents")
+    if "search_result" in kinds:
+        needed.add("search-results")
+    if CACHE_CONTROL in json.dumps(body):
+        needed.add("prompt-caching")
+    return needed
+
+
+def _block_types(value: Any) -> Iterator[str]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _block_types(item)
+    elif isinstance(value, dict):
+        if isinstance(value.get("type"), str):
+            yield value["type"]
+        for item in value.values():
+            yield from _block_types(item)
+
+
+def _endpoint(url: str, base_url: str | None) -> str | None:
+    """`messages`, `count_tokens`, or the path and query relative to the base URL; None outside the API."""
+    parts = urlsplit(url)
+    path = parts.path
+    base_path = urlsplit(base_url).path.rstrip("/") if base_url else ""
+    if base_path and path.startswith(base_path):
+        path = path[len(base_path) :]
+    if path.rstrip("/") not in NAMED_ENDPOINTS:
+        return None
+    path = path.rstrip("/")
+    return f"{path}?{parts.query}" if parts.query else NAMED_ENDPOINTS[path]
+
+
+def _path(endpoint: str) -> str:
+    reverse = {name: path for path, name in NAMED_ENDPOINTS.items()}
+    return reverse.get(endpoint, endpoint.split("?", 1)[0])
+
+
+def _request(exchange: Exchange, endpoint: str, options: Options) -> dict[str, Any]:
+    recorded = exchange.request
+    headers = {
+        name: value
+        for name, value in sorted(recorded.headers.items())
+        if name.lower() not in DROPPED_HEADERS and name.lower() not in SECRET_HEADERS and REDACTED not in value
+    }
+    credentials = any(name.lower() in SECRET_HEADERS for name in recorded.headers)
+    request: dict[str, Any] = {"endpoint": endpoint}
+    if recorded.method != "POST":
+        request["method"] = recorded.method
+    if not credentials:
+        request["auth"] = False
+    if headers:
+        request["headers"] = headers
+    if isinstance(recorded.body, dict):
+        body = dict(recorded.body)
+        if not options.keep_model and "model" in body:
+            body["model"] = MODEL_PLACEHOLDER
+        request["body"] = _shorten(body, options.shorten) if options.shorten else body
+    elif recorded.raw_body is not None:
+        request["raw_body"] = recorded.raw_body
+    return request
+
+
+def _shorten(value: Any, limit: int, key: str = "") -> Any:
+    if isinstance(value, str):
+        if key in TEXT_FIELDS and len(value) > limit:
+            return {TEXT_KEY: {"bytes": len(value.encode("utf-8"))}}
+        return value
+    if isinstance(value, list):
+        return [_shorten(item, limit, key if key in TEXT_FIELDS else "") for item in value]
+    if isinstance(value, dict):
+        return {name: _shorten(item, limit, name) for name, item in value.items()}
+    return value
+
+
+def _title(method: str, endpoint: str, body: dict[str, Any]) -> str:
+    facts = [f"{method} {endpoint}"]
+    if isinstance(body.get("messages"), list):
+        facts.append(f"{len(body['messages'])} messages")
+    if isinstance(body.get("tools"), list):
+        facts.append(f"{len(body['tools'])} tools")
+    if body.get("stream") is True:
+        facts.append("streamed")
+    return "recorded request: " + ", ".join(facts)

@@ -1,0 +1,226 @@
+"""`conformance proxy` and `conformance cases from-capture`, registered on the main parser by
+conformance.cli (`add_parser(commands)` and `add_from_capture_parser(case_commands)`)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit
+
+from conformance.cases import TIERS
+from conformance.model import Outcome
+from conformance.proxy.session import DEFAULT_MAX_EXCHANGES
+
+DEFAULT_LISTEN = "127.0.0.1:8788"
+DEFAULT_OUT = Path("reports/proxy")
+EXIT_CODES_PROXY = (
+    "Exit codes (once stopped with Ctrl+C or SIGTERM): 0 every judged exchange passed, 1 some exchange failed or "
+    "errored (the upstream unreachable included), 2 usage error (bad flags, the address cannot be bound)."
+)
+EXIT_CODES_FROM_CAPTURE = "Exit codes: 0 written, 2 usage error (no capture there, nothing to turn into cases)."
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as {DEFAULT_LISTEN}, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _upstream(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected an http(s) base URL such as http://127.0.0.1:4000, got {value!r}")
+    return value.rstrip("/")
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register `proxy` on the main parser's subcommands."""
+    from conformance.cli import _positive
+
+    proxy = commands.add_parser(
+        "proxy",
+        help="relay a real client's traffic to a gateway and judge every exchange on the way",
+        description="An HTTP proxy to point a client at (ANTHROPIC_BASE_URL=http://HOST:PORT). Every request is "
+        "forwarded to the upstream unchanged and every answer relayed as it arrives, streams included; each "
+        "exchange is recorded (redacted), judged by every contract check, printed, and kept in OUT as "
+        "report.json, junit.xml, report.html and cassette.json. A check never changes what the client gets. "
+        "Stop it with Ctrl+C.",
+        epilog=EXIT_CODES_PROXY,
+    )
+    proxy.add_argument(
+        "--listen",
+        type=_listen,
+        default=_listen(DEFAULT_LISTEN),
+        metavar="HOST:PORT",
+        help=f"address to listen on (default: {DEFAULT_LISTEN}; loopback only unless you say otherwise)",
+    )
+    proxy.add_argument(
+        "--upstream", type=_upstream, required=True, metavar="URL", help="the gateway's base URL, as ANTHROPIC_BASE_URL"
+    )
+    proxy.add_argument(
+        "--provider", default="anthropic", help="provider profile the upstream is judged by (default: %(default)s)"
+    )
+    proxy.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="report directory (default: %(default)s)"
+    )
+    proxy.add_argument("-v", "--verbose", action="store_true", help="print every finding of every exchange")
+    bounds = proxy.add_argument_group("bounds (the relayed traffic is never cut; only the recorded copy is)")
+    bounds.add_argument(
+        "--max-silence",
+        type=_positive(float),
+        default=600.0,
+        metavar="S",
+        help="longest wait for the upstream's next byte before the exchange is given up (default: %(default)s)",
+    )
+    bounds.add_argument(
+        "--connect-timeout",
+        type=_positive(float),
+        default=10.0,
+        metavar="S",
+        help="longest wait to connect to the upstream (default: %(default)s)",
+    )
+    bounds.add_argument(
+        "--max-body-bytes",
+        type=_positive(int),
+        default=8 * 1024 * 1024,
+        metavar="N",
+        help="bytes of each request and response body kept for judging (default: %(default)s)",
+    )
+    bounds.add_argument(
+        "--max-events",
+        type=_positive(int),
+        default=20_000,
+        metavar="N",
+        help="events of each stream kept for judging (default: %(default)s)",
+    )
+    bounds.add_argument(
+        "--max-exchanges",
+        type=_positive(int),
+        default=DEFAULT_MAX_EXCHANGES,
+        metavar="N",
+        help="exchanges recorded and judged; later ones are only relayed (default: %(default)s)",
+    )
+    proxy.set_defaults(handler=cmd_proxy)
+
+
+def add_from_capture_parser(case_commands: argparse._SubParsersAction) -> None:
+    """Register `from-capture` on the subcommands of `conformance cases`."""
+    from conformance.cli import _positive
+
+    capture = case_commands.add_parser(
+        "from-capture",
+        help="turn requests recorded by `conformance proxy` (or --record) into replayable cases",
+        description="Write a case file (docs/cases.md format) with one case per distinct Messages API request "
+        "recorded in DIR: the same path, headers and body, expecting it accepted (and streamed when it asked "
+        "for a stream). Credentials are never written: each case sends the target's own.",
+        epilog=EXIT_CODES_FROM_CAPTURE,
+    )
+    capture.add_argument("capture", type=Path, metavar="DIR", help="the proxy's --out (or a --record) directory")
+    capture.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="FILE", help="case file to write, e.g. cases/clients/x.yaml"
+    )
+    capture.add_argument(
+        "--shorten",
+        type=_positive(int),
+        metavar="N",
+        help="replace every text longer than N characters with filler of the same size ({$text: {bytes: ...}})",
+    )
+    capture.add_argument(
+        "--feature", help="feature and id prefix of the cases (default: clients.<the file's name without .yaml>)"
+    )
+    capture.add_argument("--tier", choices=TIERS, default="provider", help="tier of the cases (default: %(default)s)")
+    capture.add_argument(
+        "--keep-model", action="store_true", help="keep the recorded model names instead of $model (the target's)"
+    )
+    capture.set_defaults(handler=cmd_from_capture)
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    from conformance.cli import EXIT_FAILED, EXIT_OK, UsageError, _print_lines
+    from conformance.proxy.server import ProxyServer
+    from conformance.proxy.session import ProxySession
+    from conformance.report.console import ConsoleReporter
+    from conformance.specs.profiles import ProfileError, load_profile
+    from conformance.transport import Limits
+
+    try:
+        profile = load_profile(args.provider)
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
+    limits = Limits(
+        connect_timeout=args.connect_timeout,
+        max_silence=args.max_silence,
+        max_body_bytes=args.max_body_bytes,
+        max_events=args.max_events,
+    )
+    reporter = ConsoleReporter(verbose=args.verbose, titles=True)
+    session = ProxySession(
+        args.upstream,
+        args.out,
+        provider=args.provider,
+        profile=profile,
+        limits=limits,
+        reporter=reporter,
+        max_exchanges=args.max_exchanges,
+    )
+    host, port = args.listen
+    server = ProxyServer(args.upstream, session, host=host, port=port)
+    try:
+        with server:
+            _print_lines(
+                [
+                    f"conformance proxy on {server.base_url} -> {args.upstream} (provider {args.provider})",
+                    f"  point a client at it: ANTHROPIC_BASE_URL={server.base_url}",
+                    f"  reports in {args.out}, updated as exchanges come in; Ctrl+C to stop",
+                ]
+            )
+            _wait_for_stop()
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    assert server.report is not None
+    reporter.finish(server.report, server.paths)
+    if session.unrecorded:
+        _print_lines([f"{session.unrecorded} exchanges past --max-exchanges were relayed, not recorded"])
+    gated = (Outcome.FAILED, Outcome.ERROR)
+    return EXIT_FAILED if any(result.outcome in gated for result in server.report.results) else EXIT_OK
+
+
+def _wait_for_stop() -> None:
+    """Block until Ctrl+C or SIGTERM (a CI job's stop) asks the proxy to stop."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def cmd_from_capture(args: argparse.Namespace) -> int:
+    from conformance.cli import EXIT_OK, UsageError, _print_lines
+    from conformance.proxy.capture_cases import CaptureError, Options, build_cases, recorded_exchanges, write_cases
+
+    feature = args.feature or f"clients.{args.output.name.removesuffix('.yaml')}"
+    options = Options(feature=feature, tier=args.tier, shorten=args.shorten, keep_model=args.keep_model)
+    try:
+        base_url, exchanges = recorded_exchanges(args.capture)
+    except CaptureError as exc:
+        raise UsageError(str(exc)) from None
+    cases = build_cases(exchanges, base_url, options)
+    if not cases:
+        raise UsageError(f"{args.capture}: no Messages API request was recorded there")
+    try:
+        path = write_cases(cases, args.output, options, str(args.capture))
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    _print_lines([f"{len(cases)} cases from {len(exchanges)} recorded exchanges written to {path}"])
+    return EXIT_OK
