@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from conformance.model import Severity
@@ -108,3 +110,11 @@ def test_a_missing_content_type():
 def test_media_type_parameters_and_case_are_fine():
     headers = json_headers(**{"content-type": "Application/JSON; charset=utf-8"})
     assert check("headers.content-type", message_exchange(headers=headers)) == []
+
+
+def test_a_head_probe_has_no_media_type_to_judge():
+    """Claude Code's `HEAD /` reachability probe: a gateway may answer it with its home page."""
+    exchange = message_exchange(headers=json_headers(**{"content-type": "text/html; charset=utf-8"}))
+    probe = dataclasses.replace(exchange, request=dataclasses.replace(exchange.request, method="HEAD"))
+    assert check("headers.content-type", exchange) != []
+    assert check("headers.content-type", probe) == []

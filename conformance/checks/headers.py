@@ -42,7 +42,10 @@ def expected_media_type(exchange: Exchange) -> str:
 
 @check("headers.content-type")
 def content_type(exchange: Exchange) -> list[Finding]:
-    """The Content-Type names the media type the contract prescribes (parameters such as charset are fine)."""
+    """The Content-Type names the media type the contract prescribes (parameters such as charset are fine).
+    Not for HEAD (a reachability probe such as Claude Code's `HEAD /`): no body, no media type to judge."""
+    if exchange.request.method.upper() == "HEAD":
+        return []
     res = response(exchange)
     expected = expected_media_type(exchange)
     value = header(res, "content-type")
