@@ -106,9 +106,25 @@ def test_a_documented_leniency_is_a_deviation(plan: Plan, tmp_path: Path) -> Non
     assert "max-tokens-optional" in openrouter.results[0].reason
 
 
+# Valid optional fields added to every negative draw: whatever schemathesis drew, a failure then
+# has parts the shrinker can remove and still fail the same way.
+PADDING = {"temperature": 0.5, "stop_sequences": ["NEVER-SEEN"], "metadata": {"user_id": "padding"}}
+
+
+def padded(plan: Plan) -> Plan:
+    generated = [
+        g
+        if g.positive or not isinstance(g.case.steps[0].request.body, dict)
+        else g.with_request({**PADDING, **g.case.steps[0].request.body})
+        for g in plan.generated
+    ]
+    return Plan(cases=plan.cases, generated=generated, options=plan.options)
+
+
 def test_a_failure_is_shrunk_and_exported_as_a_case_that_reproduces_it(plan: Plan, tmp_path: Path) -> None:
     out = tmp_path / "out"
     app = variant_app("role", API_KEY)
+    plan = padded(plan)
     report = run(app, plan, out)
     exported = report.generation["failures"]
     assert exported and report.generation["shrink"]["requests"] >= 1
