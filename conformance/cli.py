@@ -76,6 +76,33 @@ def _positive(kind: type) -> object:
     return parse
 
 
+def add_read_bounds(
+    group: argparse._ArgumentGroup, *, silence_default: float, body_help: str, events_help: str
+) -> None:
+    """Declare --max-silence, --max-body-bytes and --max-events: how much of one response is waited for and read."""
+    group.add_argument(
+        "--max-silence",
+        type=_positive(float),
+        default=silence_default,
+        metavar="S",
+        help="longest wait for the next byte of a response (default: %(default)s)",
+    )
+    group.add_argument(
+        "--max-body-bytes",
+        type=_positive(int),
+        default=Limits.max_body_bytes,
+        metavar="N",
+        help=f"{body_help} (default: %(default)s)",
+    )
+    group.add_argument(
+        "--max-events",
+        type=_positive(int),
+        default=Limits.max_events,
+        metavar="N",
+        help=f"{events_help} (default: %(default)s)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="conformance",
@@ -164,26 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="per-request limit in seconds (default: %(default)s)",
     )
-    execution.add_argument(
-        "--max-silence",
-        type=_positive(float),
-        default=30.0,
-        metavar="S",
-        help="longest wait for the next byte of a response (default: %(default)s)",
-    )
-    execution.add_argument(
-        "--max-body-bytes",
-        type=_positive(int),
-        default=8 * 1024 * 1024,
-        metavar="N",
-        help="stop reading a response after N bytes (default: %(default)s)",
-    )
-    execution.add_argument(
-        "--max-events",
-        type=_positive(int),
-        default=20_000,
-        metavar="N",
-        help="stop reading a stream after N events (default: %(default)s)",
+    add_read_bounds(
+        execution,
+        silence_default=Limits.max_silence,
+        body_help="stop reading a response after N bytes",
+        events_help="stop reading a stream after N events",
     )
     output = run.add_argument_group("output")
     output.add_argument(

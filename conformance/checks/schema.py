@@ -128,39 +128,26 @@ def unknown_types(exchange: Exchange) -> list[Finding]:
     return collector.findings()
 
 
-def _note_block(collector: Collector, block: Any, where: str) -> None:
-    kind = payload_type(block)
-    if kind is not None and kind not in contract.discriminated_types("ContentBlock"):
+def _note_unknown(collector: Collector, payload: Any, schema: str, label: str, spec_ref: str, where: str) -> None:
+    """Note a payload whose `type` the contract's discriminated union `schema` does not list."""
+    kind = payload_type(payload)
+    if kind is not None and kind not in contract.discriminated_types(schema):
         collector.add(
-            f"{where}: content block type {kind!r} is not in the contract (tolerated)",
-            "messages.response.content",
-            key=("block", kind),
+            f"{where}: {label} type {kind!r} is not in the contract (tolerated)",
+            spec_ref,
+            key=(label, kind),
             severity=Severity.NOTE,
         )
+
+
+def _note_block(collector: Collector, block: Any, where: str) -> None:
+    _note_unknown(collector, block, "ContentBlock", "content block", "messages.response.content", where)
     citations = block.get("citations") if isinstance(block, dict) else None
     for citation in citations if isinstance(citations, list) else []:
-        _note_citation(collector, citation, where)
+        _note_unknown(collector, citation, "Citation", "citation", "messages.response.citations", where)
 
 
 def _note_delta(collector: Collector, delta: dict[str, Any], where: str) -> None:
-    kind = payload_type(delta)
-    if kind is not None and kind not in contract.discriminated_types("ContentBlockDelta"):
-        collector.add(
-            f"{where}: delta type {kind!r} is not in the contract (tolerated)",
-            "stream.delta-type",
-            key=("delta", kind),
-            severity=Severity.NOTE,
-        )
-    if kind == "citations_delta":
-        _note_citation(collector, delta.get("citation"), where)
-
-
-def _note_citation(collector: Collector, citation: Any, where: str) -> None:
-    kind = payload_type(citation)
-    if kind is not None and kind not in contract.discriminated_types("Citation"):
-        collector.add(
-            f"{where}: citation type {kind!r} is not in the contract (tolerated)",
-            "messages.response.citations",
-            key=("citation", kind),
-            severity=Severity.NOTE,
-        )
+    _note_unknown(collector, delta, "ContentBlockDelta", "delta", "stream.delta-type", where)
+    if payload_type(delta) == "citations_delta":
+        _note_unknown(collector, delta.get("citation"), "Citation", "citation", "messages.response.citations", where)

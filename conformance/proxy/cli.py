@@ -39,7 +39,8 @@ def _upstream(value: str) -> str:
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register `proxy` on the main parser's subcommands."""
-    from conformance.cli import _positive
+    from conformance.cli import _positive, add_read_bounds
+    from conformance.transport import Limits
 
     proxy = commands.add_parser(
         "proxy",
@@ -69,33 +70,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     proxy.add_argument("-v", "--verbose", action="store_true", help="print every finding of every exchange")
     bounds = proxy.add_argument_group("bounds (the relayed traffic is never cut; only the recorded copy is)")
-    bounds.add_argument(
-        "--max-silence",
-        type=_positive(float),
-        default=600.0,
-        metavar="S",
-        help="longest wait for the upstream's next byte before the exchange is given up (default: %(default)s)",
+    add_read_bounds(
+        bounds,
+        silence_default=600.0,
+        body_help="bytes of each request and response body kept for judging",
+        events_help="events of each stream kept for judging",
     )
     bounds.add_argument(
         "--connect-timeout",
         type=_positive(float),
-        default=10.0,
+        default=Limits.connect_timeout,
         metavar="S",
         help="longest wait to connect to the upstream (default: %(default)s)",
-    )
-    bounds.add_argument(
-        "--max-body-bytes",
-        type=_positive(int),
-        default=8 * 1024 * 1024,
-        metavar="N",
-        help="bytes of each request and response body kept for judging (default: %(default)s)",
-    )
-    bounds.add_argument(
-        "--max-events",
-        type=_positive(int),
-        default=20_000,
-        metavar="N",
-        help="events of each stream kept for judging (default: %(default)s)",
     )
     bounds.add_argument(
         "--max-exchanges",
