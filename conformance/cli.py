@@ -598,7 +598,8 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
     table.add_row(
         "total", "", "", "", str(sum(c.requests for c in cases)), str(sum(c.max_output_tokens for c in cases))
     )
-    Console().print(table)
+    # Piped or redirected, the table keeps its natural width: ids are never cut to fit 80 columns.
+    Console(width=None if sys.stdout.isatty() else 1000).print(table)
     return EXIT_OK
 
 

@@ -101,6 +101,20 @@ def test_an_unreachable_endpoint_is_an_error_not_a_crash(tmp_path: Path) -> None
     assert report["summary"]["error"] >= 1
 
 
+def test_cases_list_shows_every_case_whole_when_piped(capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.cases import load_cases, select, tiers_up_to
+
+    smoke = select(load_cases(), tiers_up_to("smoke"))
+    assert main(["cases", "list", "--tier", "smoke"]) == 0
+    rows = [line.split("│")[1:-1] for line in capsys.readouterr().out.splitlines() if line.count("│") == 7]
+    cells = {row[0].strip(): [cell.strip() for cell in row] for row in rows}
+    for case in smoke:
+        assert cells[case.id] == [
+            case.id, case.feature, case.tier, case.spec, str(case.requests), str(case.max_output_tokens)
+        ]  # fmt: skip
+    assert cells["total"][4] == str(sum(case.requests for case in smoke))
+
+
 def test_the_example_workflow_uses_real_flags() -> None:
     """Every `conformance` command in docs/examples/github-actions.yml parses with today's flags."""
     import shlex

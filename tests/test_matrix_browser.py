@@ -136,7 +136,12 @@ class Browser:
             )
 
     def screenshot(self, path: Path) -> Path:
-        data = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})["data"]
+        """The whole page: the viewport is grown to the page's size first, since captureBeyondViewport
+        leaves the overflow of scrollable boxes (long request bodies) unpainted."""
+        width, height = self.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+        metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+        self.call("Emulation.setDeviceMetricsOverride", metrics)
+        data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
         return path
