@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import secrets
 import socket
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from conformance.reference import ReferenceServer
 from conformance.report import load_report
 from tests.broken_gateway import broken_app
 
-SECRET = "sk-test-cassette-0123456789abcdef"
+SECRET = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
 SELECTION = ["-k", "streaming,count_tokens,tools.choice,headers.bad-key", "--tier", "core"]
 
 

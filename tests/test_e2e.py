@@ -4,6 +4,7 @@ deliberately broken variant of it, through the real CLI entry point and real loo
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,7 @@ def test_unreachable_target_is_an_error_per_case_not_a_traceback(tmp_path: Path,
 
 
 def test_api_key_never_reaches_a_report(tmp_path: Path) -> None:
-    key = "sk-ant-conformance-secret-0123456789"
+    key = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
     with ReferenceServer(api_key=key) as server:
         main(["run", "--base-url", server.base_url, "--api-key", key, "--out", str(tmp_path), "-k", "text.*"])
     for path in tmp_path.iterdir():

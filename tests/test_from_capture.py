@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from pathlib import Path
 
 import anthropic
@@ -17,7 +18,7 @@ from conformance.runner import run_suite
 from conformance.target import Target
 from tests.proxying import upstream_and_proxy
 
-KEY = "sk-ant-capture-secret-0123456789"
+KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
 BETA = "context-management-2025-06-27"
 HELLO = {"role": "user", "content": "Reply with exactly: again"}
 LONG = "A long instruction that the client repeats on every request. " * 20

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -24,7 +25,7 @@ from conformance.transport import Limits
 from tests.broken_variants import API_KEY, DoneSentinel, OpenAIErrors
 from tests.proxying import RANDOM_IDS, ClientTap, UpstreamTap, proxied, upstream_and_proxy
 
-KEY = "sk-ant-proxy-test-secret-0123456789"
+KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
 MODEL = "claude-haiku-4-5"
 WEATHER = {
     "name": "get_weather",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +16,7 @@ from conformance.reference import create_app
 from tests.proxying import upstream_and_proxy
 
 CLAUDE = shutil.which("claude")
-KEY = "sk-ant-claude-cli-test-0123456789"
+KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
 
 pytestmark = pytest.mark.skipif(
     CLAUDE is None, reason="the claude CLI is not on PATH (npm i -g @anthropic-ai/claude-code)"

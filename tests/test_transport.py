@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 from conformance.model import Request
 from conformance.transport import REDACTED, Limits, Redactor, Transport
 from tests.hostile import head, hostile_server
 
-KEY = "sk-test-secret-value-123456"
+KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
 
 
 def send(write, limits: Limits | None = None, **request) -> object:
