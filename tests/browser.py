@@ -127,10 +127,15 @@ class Browser:
                 "Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1], "button": "left", "clickCount": 1}
             )
 
-    def type_text(self, selector: str, text: str) -> None:
-        """Click into a field and type, as a person would (input events included)."""
+    def fill(self, selector: str, text: str) -> None:
+        """Click into a field, select what it holds and type over it (or delete it), as a person would."""
         self.click(selector)
-        self.call("Input.insertText", {"text": text})
+        self.evaluate(f"document.querySelector({json.dumps(selector)}).select()")
+        if text:
+            self.call("Input.insertText", {"text": text})
+            return
+        for kind in ("keyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", {"type": kind, "key": "Backspace", "windowsVirtualKeyCode": 8})
 
     def screenshot(self, path: Path) -> Path:
         """The whole page: the viewport is grown to the page's size first, since captureBeyondViewport
@@ -139,6 +144,7 @@ class Browser:
         metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
         self.call("Emulation.setDeviceMetricsOverride", metrics)
         data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
+        self.call("Emulation.clearDeviceMetricsOverride")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
         return path

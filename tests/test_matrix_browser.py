@@ -72,7 +72,6 @@ def test_matrix_renders_filters_and_opens_cells(browser: Browser, matrix_page: P
         "document.querySelector('#cases details.case:not([hidden])').innerText"
     )
 
-    browser.evaluate("window.scrollTo(0, 0)")
     path = browser.screenshot(ARTIFACTS / "matrix.png")
     assert path.stat().st_size > 10_000
     print(f"screenshot: {path}")
