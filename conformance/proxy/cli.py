@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from conformance.cases import TIERS
 from conformance.model import Outcome
+from conformance.proxy.relay import PROXY_MAX_SILENCE
 from conformance.proxy.session import DEFAULT_MAX_EXCHANGES
 
 DEFAULT_LISTEN = "127.0.0.1:8788"
@@ -72,7 +73,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     bounds = proxy.add_argument_group("bounds (the relayed traffic is never cut; only the recorded copy is)")
     add_read_bounds(
         bounds,
-        silence_default=600.0,
+        silence_default=PROXY_MAX_SILENCE,
         body_help="bytes of each request and response body kept for judging",
         events_help="events of each stream kept for judging",
     )

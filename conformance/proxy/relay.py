@@ -21,6 +21,8 @@ from starlette.types import Message, Receive, Scope, Send
 from conformance.proxy.recording import Capture
 
 # RFC 9110 section 7.6.1, plus the non-standard ones still seen in the wild. `host` is the relay's own.
+# How long the proxy waits between two bytes of the upstream: as long as Claude Code itself waits.
+PROXY_MAX_SILENCE = 600.0
 HOP_BY_HOP = frozenset(
     {
         b"connection",
@@ -65,7 +67,7 @@ class Relay:
         *,
         max_recorded_bytes: int,
         connect_timeout: float = 10.0,
-        max_silence: float = 600.0,
+        max_silence: float = PROXY_MAX_SILENCE,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.sink = sink
