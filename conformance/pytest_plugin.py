@@ -203,8 +203,9 @@ class _Driver:
 
     def run(self, case: Case) -> CaseResult:
         if self._runner is None:
+            from conformance.redact import Redactor
             from conformance.runner import Runner
-            from conformance.transport import Redactor, Transport
+            from conformance.transport import Transport
 
             target = self.target(start_server=True)
             assert target is not None

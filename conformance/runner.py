@@ -12,8 +12,9 @@ from conformance import __version__
 from conformance.cases import Case, CaseError, Step, resolve
 from conformance.judge import case_result, judge, step_history, step_refused
 from conformance.model import CaseResult, Exchange, Outcome, Request, RunReport
+from conformance.redact import Redactor
 from conformance.target import Target, TargetError
-from conformance.transport import Limits, Redactor, Transport
+from conformance.transport import Limits, Transport
 
 ResultCallback = Callable[[CaseResult], None]
 

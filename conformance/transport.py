@@ -11,20 +11,13 @@ import asyncio
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import httpx
 
 from conformance.model import Exchange, Request, Response
+from conformance.redact import Redactor
 from conformance.sse import SSEParser, parse_json_payload
-
-REDACTED = "[REDACTED]"
-# Secrets shorter than this are only redacted in credential headers: replacing a short string
-# everywhere would mangle ordinary text.
-MIN_SECRET_LENGTH = 8
-# Headers that carry credentials, whatever their value.
-SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "api-key", "x-goog-api-key"})
 
 
 @dataclass(frozen=True)
@@ -36,57 +29,6 @@ class Limits:
     max_silence: float = 30.0
     max_body_bytes: int = 8 * 1024 * 1024
     max_events: int = 20_000
-
-
-@dataclass
-class Redactor:
-    """Replaces every known secret, and every credential header, before anything is stored."""
-
-    secrets: list[str] = field(default_factory=list)
-
-    def text(self, value: str) -> str:
-        for secret in self.secrets:
-            if len(secret) >= MIN_SECRET_LENGTH and secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
-
-    def headers(self, headers: dict[str, str]) -> dict[str, str]:
-        clean = {}
-        for name, value in headers.items():
-            if name.lower() in SECRET_HEADERS:
-                scheme, _, rest = value.partition(" ")
-                value = f"{scheme} {REDACTED}" if rest and scheme.lower() in ("bearer", "basic") else REDACTED
-            clean[name] = self.text(value)
-        return clean
-
-    def json(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, list):
-            return [self.json(item) for item in value]
-        if isinstance(value, dict):
-            return {self.text(key): self.json(item) for key, item in value.items()}
-        return value
-
-    def exchange(self, exchange: Exchange) -> Exchange:
-        """Redact an exchange in place (request, response, events, error) and return it."""
-        request = exchange.request
-        request.headers = self.headers(request.headers)
-        request.url = self.text(request.url)
-        request.body = self.json(request.body)
-        if request.raw_body is not None:
-            request.raw_body = self.text(request.raw_body)
-        response = exchange.response
-        if response is not None:
-            response.headers = self.headers(response.headers)
-            response.text = self.text(response.text)
-            response.json = self.json(response.json)
-            for event in response.events or []:
-                event.data = self.text(event.data)
-                event.json = self.json(event.json)
-        if exchange.error:
-            exchange.error = self.text(exchange.error)
-        return exchange
 
 
 def joined_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -6,7 +6,8 @@ import asyncio
 import secrets
 
 from conformance.model import Request
-from conformance.transport import REDACTED, Limits, Redactor, Transport
+from conformance.redact import REDACTED, Redactor
+from conformance.transport import Limits, Transport
 from tests.hostile import head, hostile_server
 
 KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository

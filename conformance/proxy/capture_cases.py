@@ -27,7 +27,7 @@ from conformance.cases import MODEL_PLACEHOLDER, TEXT_KEY
 from conformance.cassette import CassetteError, load_cassette
 from conformance.model import Exchange
 from conformance.proxy.relay import HOP_BY_HOP
-from conformance.transport import REDACTED, SECRET_HEADERS
+from conformance.redact import REDACTED, SECRET_HEADERS
 
 # Headers that describe one connection or one body, not what the client asks for.
 DROPPED_HEADERS = frozenset({"host", "content-length", *(name.decode() for name in HOP_BY_HOP)})

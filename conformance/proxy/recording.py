@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.model import Exchange, Request, Response
-from conformance.transport import SECRET_HEADERS, Limits, Redactor, ResponseRecorder, joined_headers
+from conformance.redact import Redactor, credential
+from conformance.transport import Limits, ResponseRecorder, joined_headers
 
 Decompress = Callable[[bytes, int], bytes]
 
@@ -62,12 +63,7 @@ class Capture:
 
     def credentials(self) -> list[str]:
         """The secrets the client sent (API keys, bearer tokens), to be redacted everywhere."""
-        found = []
-        for name, value in self.request_headers:
-            if name.lower() in SECRET_HEADERS:
-                scheme, _, token = value.partition(" ")
-                found.append(token.strip() if token and scheme.lower() in ("bearer", "basic") else value.strip())
-        return [secret for secret in found if secret]
+        return [secret for name, value in self.request_headers if (secret := credential(name, value))]
 
 
 @dataclass

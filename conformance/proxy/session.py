@@ -20,9 +20,10 @@ from conformance.cassette import write_cassette
 from conformance.model import CaseResult, RunReport, TargetInfo
 from conformance.proxy.judging import judge_recorded
 from conformance.proxy.recording import Capture, to_exchange
+from conformance.redact import Redactor
 from conformance.report import write_reports
 from conformance.runner import now_iso
-from conformance.transport import Limits, Redactor
+from conformance.transport import Limits
 
 if TYPE_CHECKING:
     from conformance.report.console import ConsoleReporter
