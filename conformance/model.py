@@ -254,6 +254,8 @@ class CaseResult:
     output_tokens: int = 0
     # The case was generated from the contract (conformance.generate), not written in cases/.
     generated: bool = False
+    # How many times the case was tried, retries included (1: it was not retried).
+    attempts: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -272,6 +274,8 @@ class CaseResult:
         }
         if self.generated:
             data["generated"] = True
+        if self.attempts != 1:
+            data["attempts"] = self.attempts
         return data
 
     @classmethod
@@ -290,6 +294,7 @@ class CaseResult:
             input_tokens=data.get("input_tokens", 0),
             output_tokens=data.get("output_tokens", 0),
             generated=bool(data.get("generated", False)),
+            attempts=data.get("attempts", 1),
         )
 
 
@@ -343,8 +348,17 @@ class RunReport:
     # How the generated cases were made, when the run had some (`--generated`): seed, contracts,
     # plan, shrinking cost and exported failures (conformance.generate.session writes it).
     generation: dict[str, Any] | None = None
+    # Why the run stopped before every case ran ("SIGINT", "SIGTERM"...); None for a complete run.
+    interrupted: str | None = None
+    # Ids of the planned cases that never ran because the run was interrupted.
+    not_run: list[str] = field(default_factory=list)
 
     SCHEMA_VERSION = 1
+
+    @property
+    def complete(self) -> bool:
+        """Every planned case ran: the run was not interrupted."""
+        return self.interrupted is None and not self.not_run
 
     def summary(self) -> dict[str, int]:
         """Outcome counts and cost of every case, generated ones included."""
@@ -377,6 +391,8 @@ class RunReport:
         }
         if self.generation is not None:
             data["generation"] = self.generation
+        data["interrupted"] = self.interrupted
+        data["not_run"] = list(self.not_run)
         return data
 
     @classmethod
@@ -391,6 +407,8 @@ class RunReport:
             planned_requests=plan.get("requests", 0),
             planned_max_output_tokens=plan.get("max_output_tokens", 0),
             generation=data.get("generation"),
+            interrupted=data.get("interrupted"),
+            not_run=[str(case_id) for case_id in data.get("not_run") or []],
         )
 
 

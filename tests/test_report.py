@@ -187,6 +187,16 @@ def test_report_json_round_trips(written: tuple[RunReport, dict[str, Path]]) -> 
     assert load_report(paths["json"]).to_dict() == report.to_dict()
 
 
+def test_an_interrupted_run_and_retried_cases_round_trip(tmp_path: Path) -> None:
+    report = make_report()
+    report.interrupted, report.not_run = "SIGINT", ["tools.later", "vision.later"]
+    report.results[0].attempts = 3
+    loaded = load_report(write_reports(report, tmp_path)["json"])
+    assert (loaded.interrupted, loaded.not_run, loaded.complete) == ("SIGINT", ["tools.later", "vision.later"], False)
+    assert [result.attempts for result in loaded.results][:2] == [3, 1]
+    assert make_report().complete
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
