@@ -213,6 +213,9 @@ class Exchange:
     error: str | None = None
     # Which step of its case this exchange is (cases may chain several requests).
     step: int = 0
+    # What the reports did not keep of this exchange, by part ("body", "events", "request_body",
+    # "budget"...); None when it is kept whole. See conformance.report.evidence.
+    evidence_cut: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -222,6 +225,8 @@ class Exchange:
         }
         if self.error:
             data["error"] = self.error
+        if self.evidence_cut:
+            data["evidence_cut"] = self.evidence_cut
         return data
 
     @classmethod
@@ -232,6 +237,7 @@ class Exchange:
             response=Response.from_dict(response) if response else None,
             error=data.get("error"),
             step=data.get("step", 0),
+            evidence_cut=data.get("evidence_cut") or None,
         )
 
 
@@ -291,10 +297,10 @@ class CaseResult:
             title=data.get("title", ""),
             reason=data.get("reason", ""),
             duration=data.get("duration", 0.0),
-            input_tokens=data.get("input_tokens", 0),
-            output_tokens=data.get("output_tokens", 0),
+            input_tokens=_count(data.get("input_tokens")),
+            output_tokens=_count(data.get("output_tokens")),
             generated=bool(data.get("generated", False)),
-            attempts=data.get("attempts", 1),
+            attempts=_count(data.get("attempts"), default=1),
         )
 
 
@@ -410,6 +416,15 @@ class RunReport:
             interrupted=data.get("interrupted"),
             not_run=[str(case_id) for case_id in data.get("not_run") or []],
         )
+
+
+def _count(value: Any, default: int = 0) -> int:
+    """A count read back from a report: written as a number, or as a decimal string when too large."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit() and len(value) <= 4000:
+        return int(value)
+    return default
 
 
 def _counts(results: list[CaseResult]) -> dict[str, int]:

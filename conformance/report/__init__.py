@@ -1,7 +1,9 @@
 """The reports of a run: report.json (the source of truth), junit.xml for CI, report.html to read.
 
-Every file is rendered from a RunReport; `load_report` reads report.json back so the other
-reports (and the matrix) can be rebuilt later from it alone.
+Every file is rendered from one document: the run's bounded evidence as strict JSON, redacted
+(conformance.report.evidence), made once per run and read back for junit.xml and report.html.
+`load_report` reads report.json back so the other reports (and the matrix) can be rebuilt later
+from it alone.
 """
 
 from __future__ import annotations
@@ -9,22 +11,54 @@ from __future__ import annotations
 from pathlib import Path
 
 from conformance.model import RunReport
-from conformance.report.html import render_html
-from conformance.report.json_report import atomic_write_text, load_report, write_json_report
+from conformance.redact import Redactor
+from conformance.report.evidence import report_document
+from conformance.report.html import stream_html
+from conformance.report.json_report import (
+    TEMP_SUFFIX,
+    atomic_write,
+    atomic_write_text,
+    load_report,
+    write_json_document,
+)
 from conformance.report.junit import render_junit
 
-__all__ = ["load_report", "write_reports"]
+__all__ = ["REPORT_FILES", "clear_reports", "load_report", "write_reports"]
+
+REPORT_FILES = {"json": "report.json", "junit": "junit.xml", "html": "report.html"}
 
 
-def write_reports(report: RunReport, out_dir: Path) -> dict[str, Path]:
+def write_reports(report: RunReport, out_dir: Path, redactor: Redactor | None = None) -> dict[str, Path]:
     """Write report.json, junit.xml and report.html into `out_dir` (created if needed).
 
-    Returns their paths keyed "json", "junit" and "html". Each file is replaced atomically.
+    Returns their paths keyed "json", "junit" and "html". Each file is replaced atomically; every
+    string in them has passed through `redactor` (when given) and the evidence bounds.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / "report.json", "junit": out_dir / "junit.xml", "html": out_dir / "report.html"}
-    write_json_report(report, paths["json"])
-    atomic_write_text(paths["junit"], render_junit(report))
-    atomic_write_text(paths["html"], render_html(report))
+    paths = {kind: out_dir / name for kind, name in REPORT_FILES.items()}
+    document = report_document(report, redactor)
+    write_json_document(paths["json"], document)
+    kept = RunReport.from_dict(document)
+    del document
+    atomic_write_text(paths["junit"], render_junit(kept))
+    atomic_write(paths["html"], lambda handle: handle.writelines(stream_html(kept)))
     return paths
+
+
+def clear_reports(out_dir: Path) -> list[Path]:
+    """Remove the report files (and half-written temporary ones) a previous run left in `out_dir`.
+
+    Called when a run starts, so that a run that ends early never leaves an older run's reports
+    looking like its own. Returns what was removed; a missing directory is fine.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    removed = []
+    for name in REPORT_FILES.values():
+        for path in [out_dir / name, *out_dir.glob(f".{name}.*{TEMP_SUFFIX}")]:
+            if path.is_file():
+                path.unlink()
+                removed.append(path)
+    return removed

@@ -18,6 +18,8 @@ from rich.text import Text
 
 from conformance import __version__
 from conformance.model import CaseResult, Outcome, RunReport, TargetInfo
+from conformance.redact import Redactor
+from conformance.report.evidence import clip, number
 from conformance.report.json_report import headline, run_seconds
 from conformance.report.junit import finding_line
 
@@ -49,14 +51,14 @@ def generated_lines(report: RunReport) -> list[tuple[str, str]]:
     shrink = meta.get("shrink") or {}
     outcomes = ", ".join(f"{generated[o.value]} {o.value}" for o in Outcome if generated[o.value]) or "none ran"
     seed = f", seed {meta['seed']}" if "seed" in meta else ""
-    shrinking = f" (+{shrink['requests']:,} shrinking)" if shrink.get("requests") else ""
+    shrinking = f" (+{number(shrink['requests'])} shrinking)" if shrink.get("requests") else ""
     return [
-        ("generated cases", f"{generated['cases']:,}: {outcomes}{seed}"),
-        ("generated requests", f"{generated['requests']:,}{shrinking}"),
+        ("generated cases", f"{number(generated['cases'])}: {outcomes}{seed}"),
+        ("generated requests", f"{number(generated['requests'])}{shrinking}"),
         (
             "generated tokens",
-            f"{generated['input_tokens'] + shrink.get('input_tokens', 0):,} in, "
-            f"{generated['output_tokens'] + shrink.get('output_tokens', 0):,} out",
+            f"{number(generated['input_tokens'] + shrink.get('input_tokens', 0))} in, "
+            f"{number(generated['output_tokens'] + shrink.get('output_tokens', 0))} out",
         ),
     ]
 
@@ -71,23 +73,32 @@ class ConsoleReporter:
     summary.
 
     Holds its own counters (no globals), so several reporters can live in one process; it is
-    meant to be called from one thread at a time.
+    meant to be called from one thread at a time. Every line passes through `redactor` (when
+    given) before it is printed.
     """
 
-    def __init__(self, console: Console | None = None, verbose: bool = False, titles: bool = False) -> None:
+    def __init__(
+        self,
+        console: Console | None = None,
+        verbose: bool = False,
+        titles: bool = False,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.console = console if console is not None else Console(highlight=False)
         self.verbose = verbose
         self.titles = titles
+        self.redactor = redactor or Redactor()
         self._total = 0
         self._done = 0
 
     def _print(self, text: Text) -> None:
         # soft_wrap: long ids and URLs stay whole lines that the terminal (or CI log viewer) wraps.
+        text.plain = self.redactor.text(text.plain) if self.redactor.secrets else text.plain
         self.console.print(text, soft_wrap=True, highlight=False)
 
     def _print_details(self, lines: Iterable[str]) -> None:
         for line in lines:
-            for part in _safe(line).splitlines() or [""]:
+            for part in _safe(clip(line)).splitlines() or [""]:
                 self._print(Text(_INDENT + part))
 
     def start(self, target: TargetInfo, total: int) -> None:
@@ -114,8 +125,10 @@ class ConsoleReporter:
             _safe(result.id),
             (f"  {result.duration:.2f}s", "dim"),
         )
+        if result.attempts > 1:
+            line.append(f"  ({number(result.attempts)} attempts)", style="dim")
         if self.titles and result.title:
-            line.append(f"  {_safe(result.title)}")
+            line.append(f"  {_safe(clip(result.title))}")
         self._print(line)
         if self.verbose:
             details = [f"reason: {result.reason}"] if result.reason else []
@@ -138,11 +151,14 @@ class ConsoleReporter:
             table.add_row(Text(outcome.value, style=STYLES[outcome] if count else "dim"), str(count))
         table.add_row(Text("total", style="bold"), Text(str(len(report.results)), style="bold"))
         table.add_section()
-        table.add_row("requests", f"{summary['requests']:,} of {report.planned_requests:,} planned")
-        table.add_row("input tokens", f"{summary['input_tokens']:,}")
+        table.add_row("requests", f"{number(summary['requests'])} of {number(report.planned_requests)} planned")
+        table.add_row("input tokens", number(summary["input_tokens"]))
         table.add_row(
-            "output tokens", f"{summary['output_tokens']:,} of at most {report.planned_max_output_tokens:,} planned"
+            "output tokens",
+            f"{number(summary['output_tokens'])} of at most {number(report.planned_max_output_tokens)} planned",
         )
+        if not report.complete:
+            table.add_row(Text("not run", style="bold magenta"), str(len(report.not_run)))
         for label, value in generated_lines(report):
             table.add_row(label, value)
         console.print(table)
@@ -172,6 +188,14 @@ class ConsoleReporter:
                 self._print(Text.assemble(f"  {kind:<{width}}", (_safe(str(path)), "cyan")))
 
         console.print()
+        if not report.complete:
+            why = f" ({report.interrupted})" if report.interrupted else ""
+            self._print(
+                Text.assemble(
+                    (f"INTERRUPTED{_safe(why)}", "bold magenta"),
+                    f"  {len(report.not_run)} planned cases did not run: the reports are partial",
+                )
+            )
         counts = ", ".join(f"{summary[o.value]} {o.value}" for o in Outcome if summary[o.value])
         verdict = ("FAIL", "bold red") if failing else ("PASS", "bold green")
         self._print(Text.assemble(verdict, f"  {counts or 'no cases'} in {run_seconds(report):.1f}s"))

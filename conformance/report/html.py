@@ -11,6 +11,7 @@ import base64
 import hashlib
 import http
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,10 +21,12 @@ import markupsafe
 
 from conformance.model import CaseResult, Exchange, Outcome, Response, RunReport, SSEEvent
 from conformance.report.console import generated_lines
+from conformance.report.evidence import describe_cut, number
 from conformance.report.json_report import headline, parse_timestamp, run_seconds
+from conformance.report.junit import xml_text
 
 # Characters of one body (or of one stream's event data, all events together) put on the page.
-# Beyond this a browser struggles; report.json keeps everything.
+# Beyond this a browser struggles; report.json keeps the whole evidence the run kept.
 DISPLAY_LIMIT = 200_000
 
 _GATED = (Outcome.FAILED, Outcome.ERROR)
@@ -76,6 +79,8 @@ class ExchangeView:
     body: Shown | None
     response: ResponseView | None
     error: str | None
+    # What the reports did not keep of this exchange (conformance.report.evidence), as sentences.
+    cut: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -94,8 +99,13 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def _events(events: list[SSEEvent]) -> tuple[list[EventView], int]:
-    """The events to display, within one shared display budget, and how many did not fit."""
+def _events(events: list[SSEEvent], cut: dict[str, Any]) -> tuple[list[EventView], int]:
+    """The events to display, within one shared display budget, and how many did not fit.
+
+    Each keeps its index in the stream as received, also past events the reports did not keep.
+    """
+    gap = cut.get("events") if isinstance(cut.get("events"), dict) else {}
+    after, dropped = gap.get("after", len(events)), gap.get("dropped", 0)
     budget = DISPLAY_LIMIT
     shown: list[EventView] = []
     for index, event in enumerate(events):
@@ -103,11 +113,12 @@ def _events(events: list[SSEEvent]) -> tuple[list[EventView], int]:
             return shown, len(events) - index
         data = Shown.of(event.data, budget)
         budget -= len(data.text)
-        shown.append(EventView(index, event.t, event.event, data, event.json_error))
+        number_in_stream = index if index < after else index + dropped
+        shown.append(EventView(number_in_stream, event.t, event.event, data, event.json_error))
     return shown, 0
 
 
-def _response_view(response: Response) -> ResponseView:
+def _response_view(response: Response, cut: dict[str, Any]) -> ResponseView:
     try:
         phrase = http.HTTPStatus(response.status).phrase
     except ValueError:
@@ -121,7 +132,7 @@ def _response_view(response: Response) -> ResponseView:
         truncated=response.truncated,
     )
     if response.events is not None:
-        view.events, view.hidden_events = _events(response.events)
+        view.events, view.hidden_events = _events(response.events, cut)
     elif response.json is not None:
         view.body = Shown.of(_pretty(response.json))
     elif response.text:
@@ -143,8 +154,9 @@ def _exchange_view(exchange: Exchange) -> ExchangeView:
         url=request.url,
         headers=request.headers,
         body=body,
-        response=_response_view(exchange.response) if exchange.response is not None else None,
+        response=_response_view(exchange.response, exchange.evidence_cut or {}) if exchange.response else None,
         error=exchange.error,
+        cut=describe_cut(exchange.evidence_cut),
     )
 
 
@@ -181,9 +193,15 @@ def _timestamp(value: str) -> str:
     return parsed.strftime("%Y-%m-%d %H:%M:%S") + (f" {parsed.tzname()}" if parsed.tzinfo else "")
 
 
+def _printable(value: Any) -> Any:
+    """Every value put on a page loses the control characters no HTML (or XML) document may hold."""
+    return xml_text(value) if isinstance(value, str) and not isinstance(value, markupsafe.Markup) else value
+
+
 def _environment() -> jinja2.Environment:
     # Autoescape is forced on: select_autoescape would not recognise the ".html.j2" name.
     env = jinja2.Environment(
+        finalize=_printable,
         loader=jinja2.PackageLoader("conformance.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -193,17 +211,22 @@ def _environment() -> jinja2.Environment:
     env.filters["csp_hash"] = _csp_hash
     env.filters["seconds"] = _seconds
     env.filters["timestamp"] = _timestamp
-    env.filters["number"] = lambda value: f"{value:,}"
+    env.filters["number"] = number
     return env
 
 
 def render_html(report: RunReport) -> str:
     """The report.html document as text."""
+    return "".join(stream_html(report))
+
+
+def stream_html(report: RunReport) -> Iterator[str]:
+    """The report.html document in pieces, to be written as it is rendered."""
     summary = report.summary()
     total = len(report.results)
     failing = summary[Outcome.FAILED.value] + summary[Outcome.ERROR.value]
     template = _environment().get_template("report.html.j2")
-    return template.render(
+    return template.generate(
         report=report,
         target=report.target,
         summary=summary,

@@ -5,25 +5,31 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from conformance.model import CaseResult, Outcome, RunReport, Severity
+from conformance.redact import Redactor
+from conformance.report.evidence import report_document
 
 REQUIRED_KEYS = ("schema_version", "target", "results")
+# Every report file is first written under a temporary name ending so, then renamed.
+TEMP_SUFFIX = ".tmp"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see either the old file or the whole new one.
+def atomic_write(path: Path, write: Callable[[TextIO], object]) -> None:
+    """Have `write` fill a temporary file next to `path`, then rename it over `path`.
 
-    A run interrupted mid-write (Ctrl-C, CI timeout) must not leave a half report behind that a
-    later `conformance matrix` would choke on.
+    Readers see either the old file or the whole new one: a run interrupted mid-write (Ctrl-C, CI
+    timeout) must not leave a half report behind that a later `conformance matrix` would choke on.
+    `write` may stream its output: nothing needs to hold the whole document in memory.
     """
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="\n") as handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp creates the file private (0600); reports are meant to be shared as CI artifacts.
@@ -34,15 +40,30 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def render_json(report: RunReport) -> str:
-    """The report.json document as text."""
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically (see `atomic_write`)."""
+    atomic_write(path, lambda handle: handle.write(text))
 
 
-def write_json_report(report: RunReport, path: Path) -> Path:
-    """Write report.json atomically; return its path."""
-    atomic_write_text(path, render_json(report))
+def write_json_document(path: Path, document: Any, indent: int | None = 2) -> Path:
+    """Write a document made by `strict_json` atomically, streamed: strict JSON (no NaN) or an error."""
+
+    def dump(handle: TextIO) -> None:
+        json.dump(document, handle, indent=indent, ensure_ascii=False, allow_nan=False)
+        handle.write("\n")
+
+    atomic_write(path, dump)
     return path
+
+
+def render_json(report: RunReport, redactor: Redactor | None = None) -> str:
+    """The report.json document as text (bounded, strict, redacted); `write_json_report` streams it instead."""
+    return json.dumps(report_document(report, redactor), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_json_report(report: RunReport, path: Path, redactor: Redactor | None = None) -> Path:
+    """Write report.json (bounded, strict, redacted: see conformance.report.evidence); return its path."""
+    return write_json_document(path, report_document(report, redactor))
 
 
 def parse_timestamp(value: str) -> datetime | None:

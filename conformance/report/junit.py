@@ -11,18 +11,22 @@ import re
 import xml.etree.ElementTree as ET
 
 from conformance.model import CaseResult, Exchange, Finding, Outcome, RunReport, Severity
+from conformance.report.evidence import describe_cut
 from conformance.report.json_report import headline, run_seconds
+
+NOT_RUN_MESSAGE = "not run: interrupted"
 
 # Characters XML 1.0 cannot carry at all, not even escaped; endpoint-supplied text may hold them.
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def _clean(text: str) -> str:
+def xml_text(text: str) -> str:
+    """`text` without the characters XML 1.0 (and HTML) cannot carry, each replaced by U+FFFD."""
     return _NOT_XML.sub("\ufffd", text)
 
 
 def _one_line(text: str) -> str:
-    return " ".join(_clean(text).split())
+    return " ".join(xml_text(text).split())
 
 
 def finding_line(finding: Finding) -> str:
@@ -48,6 +52,8 @@ def exchange_line(exchange: Exchange) -> str:
             head += f" [truncated: {response.truncated}]"
     if exchange.error:
         head += f" -> transport error: {exchange.error}"
+    for sentence in describe_cut(exchange.evidence_cut):
+        head += f" [not kept in the reports: {sentence}]"
     return _one_line(head)
 
 
@@ -85,11 +91,13 @@ def _system_out(result: CaseResult) -> str | None:
 
 def _testcase(result: CaseResult) -> ET.Element:
     classname = f"conformance.{result.feature}" if result.feature else "conformance"
-    case = ET.Element("testcase", classname=_clean(classname), name=_clean(result.id), time=f"{result.duration:.3f}")
+    case = ET.Element(
+        "testcase", classname=xml_text(classname), name=xml_text(result.id), time=f"{result.duration:.3f}"
+    )
     if result.outcome in (Outcome.FAILED, Outcome.ERROR):
         tag = "failure" if result.outcome is Outcome.FAILED else "error"
         message = _one_line(headline(result) or result.outcome.value)
-        ET.SubElement(case, tag, message=message, type=_clean(_first_check(result))).text = _failure_text(result)
+        ET.SubElement(case, tag, message=message, type=xml_text(_first_check(result))).text = _failure_text(result)
     elif result.outcome is Outcome.SKIPPED:
         ET.SubElement(case, "skipped", message=_one_line(result.reason or "skipped"))
     out = _system_out(result)
@@ -98,34 +106,43 @@ def _testcase(result: CaseResult) -> ET.Element:
     return case
 
 
+def _not_run(case_id: str) -> ET.Element:
+    """A planned case an interrupted run never ran: a skipped testcase, so CI counts it."""
+    case = ET.Element("testcase", classname="conformance", name=xml_text(case_id), time="0.000")
+    ET.SubElement(case, "skipped", message=NOT_RUN_MESSAGE)
+    return case
+
+
 def render_junit(report: RunReport) -> str:
     """The junit.xml document as text: <testsuites> holding one <testsuite name="conformance">."""
     summary = report.summary()
     counts = {
-        "tests": str(len(report.results)),
+        "tests": str(len(report.results) + len(report.not_run)),
         "failures": str(summary[Outcome.FAILED.value]),
         "errors": str(summary[Outcome.ERROR.value]),
-        "skipped": str(summary[Outcome.SKIPPED.value]),
+        "skipped": str(summary[Outcome.SKIPPED.value] + len(report.not_run)),
         "time": f"{run_seconds(report):.3f}",
     }
     root = ET.Element("testsuites", name="conformance", **counts)
     suite = ET.SubElement(root, "testsuite", name="conformance", **counts)
     if report.started_at:
-        suite.set("timestamp", _clean(report.started_at))
+        suite.set("timestamp", xml_text(report.started_at))
     properties = ET.SubElement(suite, "properties")
     for name, value in (
         ("base_url", report.target.base_url),
         ("provider", report.target.provider),
         ("model", report.target.model),
         ("tool_version", report.tool_version),
+        *((("interrupted", report.interrupted),) if report.interrupted else ()),
     ):
-        ET.SubElement(properties, "property", name=name, value=_clean(value))
+        ET.SubElement(properties, "property", name=name, value=xml_text(value))
     generated = report.generated_summary()
     if generated is not None:
         for key in ("cases", "failed", "requests", "input_tokens", "output_tokens"):
             ET.SubElement(properties, "property", name=f"generated_{key}", value=str(generated[key]))
         if report.generation and "seed" in report.generation:
-            ET.SubElement(properties, "property", name="generated_seed", value=str(report.generation["seed"]))
+            ET.SubElement(properties, "property", name="generated_seed", value=xml_text(str(report.generation["seed"])))
     suite.extend(_testcase(result) for result in report.results)
+    suite.extend(_not_run(case_id) for case_id in report.not_run)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
