@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
-from conformance.sse import SSEParser, parse_stream
+from conformance.sse import MAX_JSON_DEPTH, MAX_JSON_INTEGER_DIGITS, SSEParser, parse_json_payload, parse_stream
 
 
 def test_standard_event_with_json() -> None:
@@ -71,3 +74,114 @@ def test_pending_when_cut_mid_event() -> None:
     parser = SSEParser()
     parser.feed(b'event: ping\ndata: {"type":"ping"}\n')
     assert parser.pending
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["²", "1e3", " 100", "-5", "", "9" * 5000],
+    ids=["superscript", "exponent", "space", "sign", "empty", "huge"],
+)
+def test_retry_that_is_not_ascii_digits_or_too_long_is_ignored(value: str) -> None:
+    events = parse_stream(f"retry: {value}\ndata: {{}}\n\n".encode())
+    assert events[0].retry is None
+    assert events[0].json == {}
+
+
+def test_bom_split_across_chunks_is_still_dropped() -> None:
+    parser = SSEParser()
+    events = []
+    for byte in b'\xef\xbb\xbfevent: ping\rdata: {"type":"ping"}\r\r':
+        events.extend(parser.feed(bytes([byte])))
+    assert [(e.event, e.json) for e in events] == [("ping", {"type": "ping"})]
+
+
+def test_only_a_leading_bom_is_dropped() -> None:
+    events = parse_stream(b"data: {}\n\n\xef\xbb\xbfdata: {}\n\n")
+    assert len(events) == 1  # the second line's field name is "\ufeffdata", an unknown field
+
+
+def test_a_long_line_in_small_chunks_is_parsed_in_linear_time() -> None:
+    text = "x" * (8 * 1024 * 1024)
+    raw = f'data: "{text}"\n\n'.encode()
+    parser = SSEParser(max_event_bytes=16 * 1024 * 1024)
+    started = time.monotonic()
+    events = []
+    for start in range(0, len(raw), 16 * 1024):
+        events.extend(parser.feed(raw[start : start + 16 * 1024]))
+        assert time.monotonic() - started < 20, "a long line is rescanned for every chunk"
+    assert len(events) == 1 and events[0].json == text
+
+
+def test_a_line_longer_than_the_bound_stops_the_parser() -> None:
+    parser = SSEParser(max_event_bytes=1000)
+    events = parser.feed(b'data: {"type":"ping"}\n\n')
+    for _ in range(5):
+        events += parser.feed(b"data: " + b"x" * 300)
+    assert parser.stopped == "an SSE line exceeded 1000 bytes"
+    assert parser.feed(b'\n\ndata: {"type":"ping"}\n\n') == []
+    assert [e.json for e in events] == [{"type": "ping"}]
+
+
+def test_a_whole_long_line_in_one_chunk_stops_the_parser() -> None:
+    parser = SSEParser(max_event_bytes=1000)
+    assert parser.feed(b"data: " + b"x" * 2000 + b"\n\n") == []
+    assert parser.stopped == "an SSE line exceeded 1000 bytes"
+
+
+def test_an_event_larger_than_the_bound_stops_the_parser() -> None:
+    parser = SSEParser(max_event_bytes=1000)
+    assert parser.feed(b"data: " + b"x" * 500 + b"\n") == []
+    assert parser.stopped is None
+    assert parser.feed(b"data: " + b"x" * 500 + b"\n\n") == []
+    assert parser.stopped == "an SSE event exceeded 1000 bytes"
+
+
+def test_deeply_nested_event_data_is_refused_not_raised() -> None:
+    events = parse_stream(b"data: " + b"[" * 100_000 + b"]" * 100_000 + b"\n\n")
+    assert events[0].json is None
+    assert events[0].json_error == f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+
+
+def nested(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1, 1_000, 100_000])
+def test_json_nesting_is_bounded(depth: int) -> None:
+    value, error = parse_json_payload(nested(depth))
+    if depth <= MAX_JSON_DEPTH:
+        assert error is None and value is not None
+    else:
+        assert (value, error) == (None, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def test_brackets_in_strings_do_not_count_as_nesting() -> None:
+    payload = json.dumps({"text": "[{" * 1000, "quoted": '\\"[[[' * 100, "list": [[[1]], [[2]]] * 50})
+    assert parse_json_payload(payload) == (json.loads(payload), None)
+
+
+def test_wide_json_with_many_brackets_is_not_deep() -> None:
+    payload = json.dumps([[i] for i in range(10_000)])
+    assert parse_json_payload(payload)[1] is None
+
+
+@pytest.mark.parametrize("digits", [MAX_JSON_INTEGER_DIGITS + 1, 4000, 5000])
+def test_long_json_integers_are_refused(digits: int) -> None:
+    for payload in (f'{{"n": {"9" * digits}}}', f"[-{'9' * digits}]"):
+        assert parse_json_payload(payload) == (None, f"a JSON integer has more than {MAX_JSON_INTEGER_DIGITS} digits")
+
+
+def test_integers_up_to_the_bound_and_digits_in_strings_are_fine() -> None:
+    payload = f'{{"n": -{"9" * MAX_JSON_INTEGER_DIGITS}, "s": "{"1" * 200}", "f": 1.{"5" * 80}}}'
+    assert parse_json_payload(payload) == (json.loads(payload), None)
+
+
+@pytest.mark.parametrize("payload", ["NaN", '{"a": Infinity}', "[-Infinity]"])
+def test_nan_and_infinity_are_not_json(payload: str) -> None:
+    value, error = parse_json_payload(payload)
+    assert value is None and error.startswith("not JSON")
+
+
+def test_bytes_payloads_must_be_utf8() -> None:
+    assert parse_json_payload(b'{"a": "\xc3\xa9"}') == ({"a": "é"}, None)
+    assert parse_json_payload(b'{"a": "\xff"}') == (None, "not JSON: the payload is not UTF-8")
