@@ -313,6 +313,89 @@ def thinking_stream() -> list[dict[str, Any]]:
     ]
 
 
+# --------------------------------------------------------------------------- programmatic tool calling
+
+CODE_EXECUTION_TOOL: dict[str, Any] = {"type": "code_execution_20260120", "name": "code_execution"}
+PROGRAM_ID = "srvtoolu_017SzB73BSitzNFo1Xb3bq7S"
+CODE_CALLER: dict[str, Any] = {"type": "code_execution_20260120", "tool_id": PROGRAM_ID}
+CONTAINER: dict[str, Any] = {"id": "container_011CYVPF4iP8oD6Vsz1NhVih", "expires_at": "2026-02-25T20:07:39.078916Z"}
+PROGRAM_CODE = 'for city in ["Paris", "Oslo"]:\n    print(await get_weather({"city": city}))\n'
+
+
+def program_block() -> dict[str, Any]:
+    """The code execution call that runs a program calling get_weather."""
+    return {
+        "type": "server_tool_use",
+        "id": PROGRAM_ID,
+        "name": "code_execution",
+        "input": {"code": PROGRAM_CODE},
+        "caller": {"type": "direct"},
+    }
+
+
+def code_call_block(city: str = "Paris", id: str = "toolu_011MDRpaZRMRRjtFkJizD6nS") -> dict[str, Any]:
+    """A get_weather call made by the program (its caller names the code execution call)."""
+    return {**tool_use_block({"city": city}, id=id), "caller": dict(CODE_CALLER)}
+
+
+def program_request_body(*, continued: bool = False, **overrides: Any) -> dict[str, Any]:
+    """A request offering code execution and get_weather callable from code; `continued`: the
+    conversation already holds the program's first call and its result."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "What is the weather in Paris and Oslo?"}]
+    if continued:
+        messages += [
+            {"role": "assistant", "content": [text_block("I'll run a program."), program_block(), code_call_block()]},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": code_call_block()["id"], "content": "18 C"}],
+            },
+        ]
+    tools = [{**WEATHER_TOOL, "allowed_callers": ["code_execution_20260120"]}, CODE_EXECUTION_TOOL]
+    body = {"max_tokens": 1024, "tools": tools, "messages": messages}
+    return messages_body(**{**body, **({"container": CONTAINER["id"]} if continued else {}), **overrides})
+
+
+def program_message() -> dict[str, Any]:
+    """The first answer: a preamble, the code execution call, and the program's first tool call."""
+    content = [text_block("I'll run a program."), program_block(), code_call_block()]
+    return message(content, stop_reason="tool_use", container=dict(CONTAINER), usage=usage(3182, 237))
+
+
+def continuation_message() -> dict[str, Any]:
+    """The answer to a code-executed call's result: the program's next call, with zero usage (as the API sends)."""
+    zero = {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+    }
+    content = [code_call_block("Oslo", id="toolu_01RXQDRjwv5Un7n98xFahjo8")]
+    return message(content, stop_reason="tool_use", container=dict(CONTAINER), usage=zero)
+
+
+def program_stream() -> list[dict[str, Any]]:
+    """The first answer streamed: the code streams in input_json_delta, the program's call arrives whole."""
+    code = json.dumps({"code": PROGRAM_CODE})
+    return [
+        message_start(3182),
+        block_start(0, {"type": "text", "text": ""}),
+        delta(0, "text_delta", "I'll run a program."),
+        block_stop(0),
+        block_start(1, {**program_block(), "input": {}}),
+        delta(1, "input_json_delta", code[:20]),
+        delta(1, "input_json_delta", code[20:]),
+        block_stop(1),
+        block_start(2, code_call_block()),
+        block_stop(2),
+        message_delta("tool_use", 237, 3182),
+        MESSAGE_STOP,
+    ]
+
+
+def continuation_stream() -> list[dict[str, Any]]:
+    """The continuation streamed as the API sends it: the complete message in message_start, then message_stop."""
+    return [{"type": "message_start", "message": continuation_message()}, MESSAGE_STOP]
+
+
 def replace(events: list[dict[str, Any]], position: int, *new: dict[str, Any] | SSEEvent) -> list[Any]:
     """A copy of `events` with the event at `position` replaced by `new` (none: removed)."""
     result: list[Any] = copy.deepcopy(events)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from conformance.accumulate import accumulate
 from conformance.model import Severity
 from conformance.sse import parse_stream
 from tests.exchanges import (
@@ -15,17 +16,22 @@ from tests.exchanges import (
     block_start,
     block_stop,
     check,
+    continuation_stream,
     delta,
     message_delta,
     message_start,
     only_finding,
+    program_request_body,
+    program_stream,
     replace,
     sse,
     stream_exchange,
+    text_block,
     text_stream,
     thinking_stream,
     tool_request_body,
     tool_stream,
+    tool_use_block,
 )
 
 GRAMMAR = "stream.grammar"
@@ -95,6 +101,52 @@ def test_redacted_thinking_and_server_tool_results_arrive_whole():
         MESSAGE_STOP,
     ]
     assert_clean(stream_exchange(events))
+
+
+def test_a_complete_message_in_message_start_may_be_followed_by_message_stop_alone():
+    """The real API answers a code-executed tool call's result so: no block events, no message_delta."""
+    exchange = stream_exchange(continuation_stream(), request_body=program_request_body(continued=True))
+    assert check(GRAMMAR, exchange) == []
+    assert_clean(exchange)
+
+
+def test_message_stop_right_after_an_unfinished_message_start_is_a_finding():
+    start = message_start()
+    start["message"]["content"] = [text_block("ALPHA")]
+    finding = only_finding(stream_exchange([start, MESSAGE_STOP]), GRAMMAR, "stream.order")
+    assert finding.message == (
+        "event 1: message_stop without any message_delta before it (and message_start's stop_reason is null, "
+        "so nothing ended the message)"
+    )
+
+
+def _started_with(*blocks):
+    start = message_start()
+    start["message"]["content"] = list(blocks)
+    return start
+
+
+def test_blocks_after_message_start_content_continue_at_the_next_index():
+    """As the SDKs append: message_start's content holds indexes 0..n-1, block events go on from n."""
+    events = [_started_with(text_block("I'll check.")), *replace(tool_stream(), 0)[3:]]
+    exchange = stream_exchange(events, request_body=tool_request_body())
+    assert check(GRAMMAR, exchange) == []
+    rebuilt = accumulate(exchange.response.events).message
+    assert [block["type"] for block in rebuilt["content"]] == ["text", "tool_use"]
+    assert rebuilt["content"][1]["input"] == {"city": "Paris"}
+    assert_clean(exchange)
+
+
+def test_block_events_for_an_index_message_start_already_holds_are_findings():
+    events = [_started_with(text_block("AL")), *text_stream()[1:]]
+    found = check(GRAMMAR, stream_exchange(events))
+    assert [f.message for f in found] == [
+        "event 1: content block 0 starts again (it arrived complete in message_start, event 0); the blocks after "
+        "message_start's content start at index 1",
+        "event 3: content_block_delta for content block 0, which arrived complete in message_start (event 0) "
+        "(and 1 more like it, the last at event 4)",
+        "event 5: content_block_stop for content block 0, which arrived complete in message_start (event 0)",
+    ]
 
 
 def test_unknown_block_types_take_any_delta():
@@ -352,19 +404,38 @@ def test_a_truncated_stream_is_a_finding_and_not_also_a_missing_message_stop():
     assert check(GRAMMAR, exchange) == []
 
 
-@pytest.mark.parametrize(
-    ("position", "start", "field"),
-    [
-        (1, block_start(0, {"type": "text", "text": "AL"}), "text 'AL'"),
-        (4, block_start(1, {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}),
-         "input {'city': 'Paris'}"),
-    ],
-    ids=["text", "tool_use"],
-)  # fmt: skip
-def test_blocks_must_start_empty(position, start, field):
-    exchange = stream_exchange(replace(tool_stream(), position, start), request_body=tool_request_body())
+def test_text_blocks_must_start_empty():
+    exchange = stream_exchange(replace(tool_stream(), 1, block_start(0, {"type": "text", "text": "AL"})))
     finding = only_finding(exchange, "stream.block-start", "stream.block-lifecycle")
-    assert f"starts with {field}" in finding.message
+    assert "text block 0 starts with text 'AL'; it must start empty" in finding.message
+
+
+def test_tool_input_whole_in_the_start_and_in_deltas_is_a_finding():
+    """The SDKs replace the start's input with the deltas': one of the two ways, not both."""
+    start = block_start(1, {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}})
+    exchange = stream_exchange(replace(tool_stream(), 4, start), request_body=tool_request_body())
+    finding = only_finding(exchange, "stream.block-start", "stream.tool-input")
+    assert finding.message.startswith(
+        "event 4: tool_use block 1 starts with input {'city': 'Paris'} and also receives input_json_delta"
+    )
+
+
+def test_a_tool_call_made_by_code_arrives_whole_in_its_start():
+    """Programmatic tool calling: the API sends the program's call with its input and no input_json_delta."""
+    exchange = stream_exchange(program_stream(), request_body=program_request_body())
+    assert check("stream.block-start", exchange) == []
+    assert_clean(exchange)
+    assert accumulate(exchange.response.events).message["content"][2]["input"] == {"city": "Paris"}
+
+
+def test_a_direct_tool_call_arriving_whole_is_a_note():
+    """The SDKs keep it, so it is no failure; clients that read only input_json_delta would see {}."""
+    events = [*tool_stream()[:4], block_start(1, tool_use_block()), block_stop(1), *tool_stream()[-2:]]
+    exchange = stream_exchange(events, request_body=tool_request_body())
+    finding = only_finding(exchange, "stream.block-start", "stream.tool-input")
+    assert finding.severity is Severity.NOTE
+    assert "tool_use block 1 starts with input {'city': 'Paris'} and no input_json_delta (tolerated" in finding.message
+    assert_clean(exchange)
 
 
 def test_missing_text_in_a_text_block_start_is_a_schema_finding():

@@ -134,6 +134,14 @@ def payload_type(payload: Any) -> str | None:
     return payload.get("type") if isinstance(payload, dict) and isinstance(payload.get("type"), str) else None
 
 
+def program_caller(block: dict[str, Any]) -> str | None:
+    """The caller type of a tool call made by a program (programmatic tool calling: a caller such as
+    `{type: code_execution_20260120, tool_id}`), or None for a call the model made directly."""
+    caller = block.get("caller")
+    kind = caller.get("type") if isinstance(caller, dict) else None
+    return kind if isinstance(kind, str) and kind != "direct" else None
+
+
 def request_tools(exchange: Exchange) -> dict[str, dict[str, Any]]:
     """The tools the request declared, by name."""
     tools = request_body(exchange).get("tools")
@@ -194,36 +202,13 @@ def complete_message(exchange: Exchange) -> FinalMessage | None:
     rebuilt = accumulate(res.events)
     if rebuilt.message is None or rebuilt.error is not None:
         return None
-    start_usage: dict[str, Any] | None = None
-    trail: list[tuple[int, dict[str, Any]]] = []
-    for index, event in enumerate(res.events):
-        payload = event.json
-        kind = payload_type(payload)
-        if kind == "message_start" and start_usage is None and isinstance(payload.get("message"), dict):
-            usage = payload["message"].get("usage")
-            start_usage = usage if isinstance(usage, dict) else {}
-        elif kind == "message_delta" and isinstance(payload.get("usage"), dict):
-            trail.append((index, payload["usage"]))
     return FinalMessage(
         rebuilt.message,
         streamed=True,
-        start_usage=start_usage,
-        usage_trail=trail,
+        start_usage=rebuilt.start_usage,
+        usage_trail=rebuilt.usage_trail,
         partial_json=rebuilt.partial_json,
-        block_indexes=started_indexes(res.events),
-    )
-
-
-def started_indexes(events: list[SSEEvent]) -> list[int]:
-    """The sorted block indexes of the content_block_start events (the order the accumulator uses)."""
-    return sorted(
-        {
-            event.json["index"]
-            for event in events
-            if event.type == "content_block_start"
-            and isinstance(event.json.get("index"), int)
-            and isinstance(event.json.get("content_block"), dict)
-        }
+        block_indexes=rebuilt.block_indexes,
     )
 
 

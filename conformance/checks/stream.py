@@ -1,11 +1,16 @@
 """The stream grammar: an explicit state machine over the SSE events of a Messages stream.
 
     stream   := ping* message_start body message_delta+ message_stop        (nothing after it)
+              | ping* message_start(complete) body message_delta* message_stop
               | ... error                                                    (error ends a stream)
     body     := block*            block i := content_block_start(i) content_block_delta(i)* content_block_stop(i)
 
-with `ping` allowed between any two events, block indexes 0, 1, 2... in order and never
-overlapping, every delta of a type its block takes, and each thinking block signed. Unknown
+with `ping` allowed between any two events, block indexes in order and never overlapping, every
+delta of a type its block takes, and each thinking block signed. Block indexes start after the
+content message_start already holds (0 when it holds none, as usual): those blocks are complete
+and take no block events. A message_start whose message already has a stop_reason is complete
+(the real API answers so when code execution calls a client tool: the tool_use is in
+message_start, followed directly by message_stop), so no message_delta has to follow. Unknown
 event types are tolerated (and noted by stream.unknown-event). Payload fields are the schema
 checks' business; this module judges order and structure.
 """
@@ -22,6 +27,7 @@ from conformance.checks.common import (
     describe,
     is_done_sentinel,
     longest_silence,
+    program_caller,
     response,
     short,
     stream_events,
@@ -57,6 +63,8 @@ class _Block:
     stopped_at: int | None = None
     signatures: int = 0
     signed_at_start: bool = False
+    # True for a block that arrived complete in message_start's content.
+    in_message_start: bool = False
 
 
 class _Grammar:
@@ -70,6 +78,8 @@ class _Grammar:
         self.open: dict[int, _Block] = {}
         self.next_index = 0
         self.message_deltas = 0
+        # message_start's message already had a stop_reason: no message_delta needs to follow.
+        self.complete_at_start = False
         self.terminal: tuple[int, str] | None = None
         self.last: tuple[int, SSEEvent] | None = None
         self.reported_open: set[int] = set()
@@ -92,7 +102,7 @@ class _Grammar:
             self.terminal = (index, "error")
             return
         if kind == "message_start":
-            self._message_start(index)
+            self._message_start(index, event.json)
             return
         handler = self._HANDLERS.get(kind)
         if handler is None:
@@ -168,7 +178,7 @@ class _Grammar:
 
     # -- message level ------------------------------------------------------------------------
 
-    def _message_start(self, index: int) -> None:
+    def _message_start(self, index: int, payload: dict[str, Any]) -> None:
         if self.started_at is not None:
             self.out.add(
                 f"event {index}: a second message_start (the first was event {self.started_at})",
@@ -178,14 +188,28 @@ class _Grammar:
             )
             return
         self.started_at = index
+        message = payload.get("message")
+        if not isinstance(message, dict):
+            return  # schema.stream-event reports it
+        self.complete_at_start = message.get("stop_reason") is not None
+        content = message.get("content")
+        for position, block_data in enumerate(content if isinstance(content, list) else []):
+            kind = block_data.get("type") if isinstance(block_data, dict) else None
+            block = _Block(position, kind if isinstance(kind, str) else None, index, index, in_message_start=True)
+            self.blocks[position] = block
+        self.next_index = len(self.blocks)
 
     def _message_delta(self, index: int, payload: dict[str, Any]) -> None:
         self._require_closed(index, "message_delta")
         self.message_deltas += 1
 
     def _message_stop(self, index: int, payload: dict[str, Any]) -> None:
-        if self.message_deltas == 0:
-            self.out.add(f"event {index}: message_stop without any message_delta before it", "stream.order")
+        if self.message_deltas == 0 and not self.complete_at_start:
+            self.out.add(
+                f"event {index}: message_stop without any message_delta before it (and message_start's "
+                "stop_reason is null, so nothing ended the message)",
+                "stream.order",
+            )
         self._require_closed(index, "message_stop")
         self.terminal = (index, "message_stop")
 
@@ -211,9 +235,15 @@ class _Grammar:
         if self.message_deltas:
             self.out.add(f"{where}: content_block_start after message_delta", "stream.order", key="start-after-delta")
         if position in self.blocks:
+            earlier = self.blocks[position]
+            rule = (
+                f"(it arrived complete in message_start, event {earlier.started_at}); the blocks after "
+                f"message_start's content start at index {self.next_index}"
+                if earlier.in_message_start
+                else f"(it started at event {earlier.started_at}); each index starts once"
+            )
             self.out.add(
-                f"{where}: content block {position} starts again (it started at event "
-                f"{self.blocks[position].started_at}); each index starts once",
+                f"{where}: content block {position} starts again {rule}",
                 "stream.block-lifecycle",
                 key=("restart", position),
                 where=where,
@@ -292,6 +322,15 @@ class _Grammar:
                 f"{where}: {kind} for content block {position}, which was never started",
                 "stream.block-lifecycle",
                 key=("unstarted", position, kind),
+                where=where,
+            )
+            return None
+        if block.in_message_start:
+            self.out.add(
+                f"{where}: {kind} for content block {position}, which arrived complete in message_start "
+                f"(event {block.started_at})",
+                "stream.block-lifecycle",
+                key=("in-start", position, kind),
                 where=where,
             )
             return None
@@ -408,29 +447,53 @@ def truncated(exchange: Exchange) -> list[Finding]:
 
 @check("stream.block-start")
 def block_start(exchange: Exchange) -> list[Finding]:
-    """A block starts empty (text "", thinking "", tool input {}) and gets its content from deltas.
+    """A block starts empty (text "", thinking "") and gets its content from deltas; tool input comes one way.
 
-    Clients that render deltas (or concatenate them onto an empty block) lose whatever a start
-    event carries. Missing fields are schema.stream-event's findings.
+    Clients that render deltas (or concatenate them onto an empty block) lose whatever a text or
+    thinking start carries. Tool input either streams in input_json_delta onto `input: {}`, or
+    arrives whole in content_block_start with no input_json_delta: the real API sends a tool call
+    made by code execution that way, and the SDKs keep such an input. Both at once is a failure
+    (the SDKs replace the start's input with the deltas'); a whole input from a direct call is a
+    note (clients that build the input from input_json_delta alone see {}). Missing fields are
+    schema.stream-event's findings.
     """
     collector = Collector("stream.block-start")
-    for index, event in enumerate(stream_events(exchange) or []):
+    events = stream_events(exchange) or []
+    streamed_input = {
+        event.json.get("index")
+        for event in events
+        if event.type == "content_block_delta"
+        and isinstance(event.json.get("delta"), dict)
+        and event.json["delta"].get("type") == "input_json_delta"
+    }
+    for index, event in enumerate(events):
         if event.type != "content_block_start" or not isinstance(event.json.get("content_block"), dict):
             continue
-        block = event.json["content_block"]
+        block, position = event.json["content_block"], event.json.get("index")
         field = _START_FIELDS.get(block.get("type"))
         if field is None:
             continue
         value = block.get(field)
         if value in ("", {}) or not isinstance(value, (str, dict)):
             continue
-        collector.add(
-            f"event {index}: {block['type']} block {event.json.get('index')} starts with {field} {short(value, 80)}; "
-            f"it must start empty and receive its content in deltas",
-            "stream.block-lifecycle",
-            key=("non-empty", block["type"]),
-            where=f"event {index}",
-        )
+        where, starts = f"event {index}", f"{block['type']} block {position} starts with {field} {short(value, 80)}"
+        if field != "input":
+            message = f"event {index}: {starts}; it must start empty and receive its content in deltas"
+            collector.add(message, "stream.block-lifecycle", key=("non-empty", block["type"]), where=where)
+        elif position in streamed_input:
+            message = (
+                f"event {index}: {starts} and also receives input_json_delta; tool input arrives either whole in "
+                "content_block_start or in deltas onto {}, not both (the SDKs replace the start's input)"
+            )
+            collector.add(message, "stream.tool-input", key=("input-twice", block["type"]), where=where)
+        elif program_caller(block) is None:
+            message = (
+                f"event {index}: {starts} and no input_json_delta (tolerated: the SDKs keep it; the API streams a "
+                "direct call's input in deltas, so clients that build it from input_json_delta alone see {})"
+            )
+            collector.add(
+                message, "stream.tool-input", key=("whole-input", block["type"]), where=where, severity=Severity.NOTE
+            )
     return collector.findings()
 
 
