@@ -6,9 +6,15 @@ import pytest
 
 from conformance.model import Exchange, Severity
 from tests.exchanges import (
+    CODE_EXECUTION_TOOL,
+    MESSAGE_STOP,
     WEATHER_TOOL,
     assert_clean,
+    block_start,
     check,
+    code_call_block,
+    continuation_message,
+    continuation_stream,
     count_tokens_exchange,
     message,
     message_delta,
@@ -16,6 +22,9 @@ from tests.exchanges import (
     message_start,
     messages_body,
     only_finding,
+    program_message,
+    program_request_body,
+    program_stream,
     replace,
     stream_exchange,
     text_block,
@@ -141,10 +150,33 @@ def test_an_empty_answer_may_count_no_output():
 
 def test_a_programmatic_tool_call_reports_zero_usage():
     """Real traffic: a tool call made by code execution continues a container and counts nothing."""
-    block = tool_use_block()
-    block["caller"] = {"type": "code_execution_20260120", "tool_id": "srvtoolu_017SzB73BSitzNFo1Xb3bq7S"}
-    body = message([block], stop_reason="tool_use", usage={"input_tokens": 0, "output_tokens": 0})
-    assert_clean(_tool_exchange(body))
+    assert_clean(message_exchange(continuation_message(), request_body=program_request_body(continued=True)))
+
+
+def test_a_streamed_programmatic_continuation_is_consistent():
+    """The API streams it as a complete message_start (tool_use, stop_reason tool_use, zero usage) and message_stop."""
+    exchange = stream_exchange(continuation_stream(), request_body=program_request_body(continued=True))
+    assert check(STOP, exchange) == []
+    assert check(USAGE, exchange) == []
+    assert_clean(exchange)
+
+
+def test_zero_usage_is_only_right_when_every_block_is_a_call_made_by_code():
+    body = continuation_message()
+    body["content"].insert(0, text_block("Next city."))
+    found = check(USAGE, message_exchange(body, request_body=program_request_body(continued=True)))
+    assert [f.message.split(":")[0] for f in found] == [
+        "usage counts no input tokens (input_tokens, cache reads and cache writes are all 0) for a non-empty prompt",
+        "the content has 2 block(s) but usage.output_tokens is 0",
+    ]
+
+
+def test_the_usage_of_a_programmatic_continuation_still_only_grows():
+    start = {"type": "message_start", "message": {**continuation_message(), "usage": usage(0, 5)}}
+    exchange = stream_exchange([start, message_delta("tool_use", 3, 0), MESSAGE_STOP],
+                               request_body=program_request_body(continued=True))  # fmt: skip
+    finding = only_finding(exchange, USAGE, "stream.usage")
+    assert finding.message.startswith("usage.output_tokens goes down from 5 (message_start) to 3")
 
 
 def test_message_start_must_count_the_prompt():
@@ -238,6 +270,43 @@ def test_empty_input_for_required_properties_is_a_failure():
     finding = only_finding(_tool_exchange(tool_message(tool_use_block({}))), TOOLS, "messages.response.tool_use")
     assert finding.severity is Severity.FAILURE
     assert finding.message == "tool_use content[1] ('get_weather') input: 'city' is a required property"
+
+
+def test_a_tool_is_called_by_code_only_when_its_allowed_callers_say_so():
+    body = program_request_body(tools=[WEATHER_TOOL, CODE_EXECUTION_TOOL])
+    finding = only_finding(message_exchange(program_message(), request_body=body), TOOLS, "messages.response.tool_use")
+    assert finding.message == (
+        "tool_use content[2] ('get_weather') is called by 'code_execution_20260120', but the tool's "
+        "allowed_callers is ['direct']"
+    )
+
+
+def test_a_tool_callable_only_from_code_is_not_called_directly():
+    exchange = message_exchange(tool_message(), request_body=program_request_body())
+    finding = only_finding(exchange, TOOLS, "messages.response.tool_use")
+    assert finding.message == (
+        "tool_use content[1] ('get_weather') is called by 'direct', but the tool's allowed_callers is "
+        "['code_execution_20260120']"
+    )
+
+
+def test_a_call_made_by_code_names_the_code_execution_call_running_it():
+    """The program's server_tool_use is in the same message, or (continuing) in the conversation."""
+    assert_clean(message_exchange(program_message(), request_body=program_request_body()))
+    exchange = message_exchange(continuation_message(), request_body=program_request_body())
+    finding = only_finding(exchange, TOOLS, "messages.response.tool_use")
+    assert finding.message == (
+        "tool_use content[0] ('get_weather') is called by the program of 'srvtoolu_017SzB73BSitzNFo1Xb3bq7S', "
+        "but no server_tool_use with that id is in the message or the conversation"
+    )
+
+
+def test_tool_input_that_arrives_whole_in_a_stream_is_validated():
+    tools = [{**WEATHER_TOOL, "allowed_callers": ["code_execution_20260120"], "strict": True}, CODE_EXECUTION_TOOL]
+    events = replace(program_stream(), 8, block_start(2, {**code_call_block(), "input": {"city": 7}}))
+    exchange = stream_exchange(events, request_body=program_request_body(tools=tools))
+    finding = only_finding(exchange, TOOLS, "messages.response.tool_use")
+    assert finding.message == "tool_use content[2] ('get_weather') input.city: 7 is not of type 'string'"
 
 
 def test_streamed_tool_input_is_validated():

@@ -20,6 +20,7 @@ from conformance.checks.common import (
     complete_message,
     endpoint,
     json_body,
+    program_caller,
     request_body,
     request_tools,
     short,
@@ -54,13 +55,10 @@ def _code_execution_only(final: FinalMessage) -> bool:
     """True when every block is a tool call made by code execution (programmatic tool calling).
 
     Such a message continues a running container: the model generated nothing, and the API
-    reports zero input and output tokens for it.
+    reports zero input and output tokens for it (streamed, the whole message is in message_start).
     """
     return bool(final.content) and all(
-        block.get("type") == "tool_use"
-        and isinstance(block.get("caller"), dict)
-        and block["caller"].get("type") not in (None, "direct")
-        for block in final.content
+        block.get("type") == "tool_use" and program_caller(block) is not None for block in final.content
     )
 
 
@@ -171,15 +169,19 @@ def _max_tokens_findings(exchange: Exchange, final: FinalMessage) -> list[Findin
 
 @check("semantics.usage")
 def usage(exchange: Exchange) -> list[Finding]:
-    """Usage counts the prompt and the output, and a stream's counts only grow."""
+    """Usage counts the prompt and the output, and a stream's counts only grow.
+
+    A message of tool calls made by code execution counts nothing: the program ran, the model did not.
+    """
     final = complete_message(exchange)
-    if final is None or not final.usage or _code_execution_only(final):
+    if final is None or not final.usage:
         return []
     name = "semantics.usage"
     findings = []
+    counts_nothing = _code_execution_only(final)
     if final.streamed:
         start_total = _input_total(final.start_usage or {})
-        if start_total == 0:
+        if start_total == 0 and not counts_nothing:
             findings.append(
                 _finding(
                     name,
@@ -189,7 +191,7 @@ def usage(exchange: Exchange) -> list[Finding]:
                 )
             )
         findings.extend(_decreasing_counts(final))
-    elif _input_total(final.usage) == 0:
+    elif _input_total(final.usage) == 0 and not counts_nothing:
         findings.append(
             _finding(
                 name,
@@ -198,7 +200,7 @@ def usage(exchange: Exchange) -> list[Finding]:
                 "messages.response.usage",
             )
         )
-    if final.content and _count(final.usage.get("output_tokens")) == 0:
+    if final.content and _count(final.usage.get("output_tokens")) == 0 and not counts_nothing:
         findings.append(
             _finding(
                 name,
@@ -290,7 +292,8 @@ def thinking_signature(exchange: Exchange) -> list[Finding]:
 
 @check("semantics.tool-use")
 def tool_use(exchange: Exchange) -> list[Finding]:
-    """Tool calls have unique ids, name declared tools, and carry input valid for the tool's input_schema."""
+    """Tool calls have unique ids, name declared tools, come from a caller the tool allows, and carry input
+    valid for the tool's input_schema."""
     final = complete_message(exchange)
     if final is None:
         return []
@@ -310,10 +313,68 @@ def tool_use(exchange: Exchange) -> list[Finding]:
                 )
             )
             continue
-        if final.streamed and not _parses_to_object(final.streamed_input(position)):
-            continue  # input not streamed, or not a JSON object: the reassembly check judges it
+        findings.extend(_caller_findings(exchange, final, position, block, tools[name]))
+        if final.streamed and _judged_by_reassembly(final, position, block):
+            continue
         findings.extend(_input_findings(position, block, tools[name]))
     return findings
+
+
+def _judged_by_reassembly(final: FinalMessage, position: int, block: dict[str, Any]) -> bool:
+    """Streamed input that the reassembly check judges instead: fragments that make no JSON object, or
+    no input at all (no fragments, and the block started with `input: {}`). An input that arrived whole
+    in content_block_start is judged here."""
+    text = final.streamed_input(position)
+    if not text:
+        return block.get("input") == {}
+    return not _parses_to_object(text)
+
+
+def _caller_findings(
+    exchange: Exchange, final: FinalMessage, position: int, block: dict[str, Any], tool: dict[str, Any]
+) -> list[Finding]:
+    """A custom tool is called only by a caller its `allowed_callers` names (the model itself, `direct`,
+    when it names none), and a call made by a program names, in `caller.tool_id`, the code execution
+    call that runs the program: one in this message or in the conversation it continues."""
+    if tool.get("type") not in (None, "custom"):
+        return []
+    findings = []
+    caller = program_caller(block) or "direct"
+    allowed = tool.get("allowed_callers", ["direct"])
+    where = f"tool_use content[{position}] ({block['name']!r})"
+    if isinstance(allowed, list) and caller not in allowed:
+        findings.append(
+            _finding(
+                "semantics.tool-use",
+                f"{where} is called by {caller!r}, but the tool's allowed_callers is {allowed}",
+                "messages.response.tool_use",
+            )
+        )
+    program = block["caller"].get("tool_id") if caller != "direct" else None
+    if isinstance(program, str) and program not in _code_execution_calls(exchange, final):
+        findings.append(
+            _finding(
+                "semantics.tool-use",
+                f"{where} is called by the program of {program!r}, but no server_tool_use with that id is in the "
+                "message or the conversation",
+                "messages.response.tool_use",
+            )
+        )
+    return findings
+
+
+def _code_execution_calls(exchange: Exchange, final: FinalMessage) -> set[str]:
+    """The ids of the server_tool_use blocks of the message and of the request's assistant turns."""
+    turns = request_body(exchange).get("messages")
+    blocks = list(final.content)
+    for turn in turns if isinstance(turns, list) else []:
+        if isinstance(turn, dict) and turn.get("role") == "assistant" and isinstance(turn.get("content"), list):
+            blocks.extend(turn["content"])
+    return {
+        block["id"]
+        for block in blocks
+        if isinstance(block, dict) and block.get("type") == "server_tool_use" and isinstance(block.get("id"), str)
+    }
 
 
 def _parses_to_object(text: str | None) -> bool:
