@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     clients = [CLIENTS[name] for name in (args.client or CLIENTS)]
     try:
         versions = resolve_versions(clients, args.latest)
-        outcomes = run_job(clients, versions, args.out, args.workdir)
+        outcomes = run_job(clients, versions, args.out, args.workdir, progress=lambda line: print(line, flush=True))
     except PeerError as exc:
         print(f"conformance clients: error: {exc}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,16 +169,26 @@ def run_client(installed: InstalledClient, reference_url: str, api_key: str, out
     return judge_client(installed.client.name, installed.version, runs, report)
 
 
-def run_job(clients: list[Client], versions: dict[str, str], out: Path, workdir: Path) -> list[ScenarioOutcome]:
-    """Install every client, then drive each through its own proxy into one reference server."""
+def run_job(
+    clients: list[Client],
+    versions: dict[str, str],
+    out: Path,
+    workdir: Path,
+    progress: Callable[[str], None] = lambda line: None,
+) -> list[ScenarioOutcome]:
+    """Install every client, then drive each through its own proxy into one reference server;
+    `progress` hears one line per step."""
     out, workdir = out.resolve(), workdir.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    installed = [
-        install_client(client, versions[client.name], workdir, out / f"{client.name}-install.log") for client in clients
-    ]
+    installed = []
+    for client in clients:
+        progress(f"installing {client.package} {versions[client.name]} into {workdir}")
+        log_path = out / f"{client.name}-install.log"
+        installed.append(install_client(client, versions[client.name], workdir, log_path))
     api_key = "clients-" + secrets.token_hex(16)
     outcomes: list[ScenarioOutcome] = []
     with ReferenceProcess(api_key, out / "serve.log") as reference:
         for each in installed:
+            progress(f"running {each.client.name} {each.version} through the proxy (reports: {out / each.client.name})")
             outcomes += run_client(each, reference.base_url, api_key, out)
     return outcomes
