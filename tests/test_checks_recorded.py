@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from conformance.accumulate import final_message
 from conformance.checks import run_checks
 from conformance.model import Exchange, Request, Response, Severity, SSEEvent
 from conformance.sse import parse_json_payload, parse_stream
@@ -184,6 +185,44 @@ def test_recorded_traffic_has_no_failures(path: Path | None):
             if f.check not in ignored and (f.severity is Severity.FAILURE or f.check not in TRUE_NOTES)
         ]
         assert not found, f"interaction {position}:\n" + "\n".join(found)
+
+
+def _programmatic(exchange: Exchange) -> bool:
+    """The request offers a tool to code execution (programmatic tool calling)."""
+    tools = exchange.request.body.get("tools") if isinstance(exchange.request.body, dict) else None
+    return any(isinstance(tool, dict) and tool.get("allowed_callers") for tool in tools or [])
+
+
+def _findings(path: Path, exchange: Exchange) -> list[str]:
+    """Every finding (notes included) but those on what the recorder filtered out."""
+    ignored = FILTERED_HEADERS.get(path.parent.name, set())
+    return [f"{f.check} {f.severity.value}: {f.message}" for f in run_checks(exchange) if f.check not in ignored]
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["json", "stream"])
+def test_programmatic_tool_calling_judges_with_no_findings(streamed: bool):
+    """Tool calls made by code execution: a `caller` naming the program, the continuation with zero usage
+    (streamed: the complete message in message_start, then message_stop; the program's calls whole in
+    content_block_start). Not even a note: this is how the API answers."""
+    if not FILES:
+        pytest.skip(f"no recorded traffic at {RECORDED}")
+    recorded = [
+        (path, exchange)
+        for path in FILES
+        for exchange in load(path)
+        if _programmatic(exchange) and exchange.response is not None and exchange.response.is_stream is streamed
+    ]
+    if not recorded:
+        pytest.skip(f"no {'streamed' if streamed else 'JSON'} recording of programmatic tool calling at {RECORDED}")
+    callers = [
+        block.get("caller", {}).get("type")
+        for _, exchange in recorded
+        for block in final_message(exchange.response)["content"]
+        if block["type"] == "tool_use"
+    ]
+    assert "code_execution_20260120" in callers
+    for path, exchange in recorded:
+        assert _findings(path, exchange) == [], path.name
 
 
 def test_every_source_of_recordings_is_read():
