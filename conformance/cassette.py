@@ -1,15 +1,17 @@
 """Record and replay: a run's exchanges kept as a cassette, judged again offline.
 
 `conformance run --record DIR` writes DIR/cassette.json: the target, and for every case its id,
-identity, a fingerprint of the requests it sends, the recorded verdict, and its exchanges exactly as
-stored in report.json (already redacted) plus each response's raw text (capped), which report.json
-leaves out for streams. `conformance recheck DIR` loads the cases by id from the catalogue and
-judges the recorded exchanges with conformance.judge, the code that judges live runs: no network,
-no cost, and a report that improved checks can re-judge years later.
+identity, a fingerprint of the requests it sends, the recorded verdict, and its exchanges as stored
+in report.json (bounded, strict JSON, redacted: conformance.report.evidence) plus each response's
+raw text (within the same bounds), which report.json leaves out for streams. `conformance recheck
+DIR` loads the cases by id from the catalogue and judges the recorded exchanges with
+conformance.judge, the code that judges live runs: no network, no cost, and a report that improved
+checks can re-judge years later.
 
 A recorded case that is no longer in the catalogue, or whose requests changed since, gets the
 contract checks only (its expectations belong to requests that were not sent); the result carries
-a note saying so.
+a note saying so. So does a case whose recorded evidence was cut by the report bounds: its verdict
+judges what was kept, not the whole exchange.
 """
 
 from __future__ import annotations
@@ -26,16 +28,17 @@ from conformance.cases import Case
 from conformance.checks import run_checks
 from conformance.judge import apply_profile, case_result, decide, judge, usage_tokens
 from conformance.model import CaseResult, Exchange, Finding, Outcome, RunReport, Severity, TargetInfo
-from conformance.report.json_report import atomic_write_text
+from conformance.redact import Redactor
+from conformance.report.evidence import EvidenceBudget, describe_cut, strict_json
+from conformance.report.json_report import write_json_document
 
 if TYPE_CHECKING:
     from conformance.specs.profiles import ProviderProfile
 
 CASSETTE_VERSION = 1
 CASSETTE_FILE = "cassette.json"
-# Raw response text kept per exchange; the parsed events and bodies are kept whole regardless.
-RAW_TEXT_LIMIT = 1024 * 1024
 CONTRACT_ONLY_CHECK = "recheck.contract-only"
+EVIDENCE_CUT_CHECK = "recheck.evidence-cut"
 
 
 class CassetteError(ValueError):
@@ -53,13 +56,12 @@ def fingerprint(case: Case) -> str:
 
 
 def exchange_to_dict(exchange: Exchange) -> dict[str, Any]:
-    """The exchange as report.json stores it, plus the raw response text (capped)."""
+    """The exchange as report.json stores it, plus the raw response text (report.json's `exchange`
+    of a bounded exchange: the text is already within the bounds)."""
     data = exchange.to_dict()
     response = exchange.response
     if response is not None and response.text:
-        data["response"]["text"] = response.text[:RAW_TEXT_LIMIT]
-        if len(response.text) > RAW_TEXT_LIMIT:
-            data["response"]["text_total"] = len(response.text)
+        data["response"]["text"] = response.text
     return data
 
 
@@ -89,11 +91,14 @@ class Cassette:
     planned_max_output_tokens: int = 0
 
 
-def write_cassette(report: RunReport, cases: list[Case], directory: Path) -> Path:
-    """Write DIR/cassette.json for a finished run; `cases` are the cases the run was given."""
+def write_cassette(report: RunReport, cases: list[Case], directory: Path, redactor: Redactor | None = None) -> Path:
+    """Write DIR/cassette.json for a finished run; `cases` are the cases the run was given.
+
+    The exchanges keep what the report bounds keep, and every string passes through `redactor`.
+    """
     by_id = {case.id: case for case in cases}
     entries = []
-    for result in report.results:
+    for result in EvidenceBudget().report(report).results:
         case = by_id.get(result.id)
         entries.append(
             {
@@ -121,9 +126,7 @@ def write_cassette(report: RunReport, cases: list[Case], directory: Path) -> Pat
     }
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / CASSETTE_FILE
-    atomic_write_text(path, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
-    return path
+    return write_json_document(directory / CASSETTE_FILE, strict_json(document, redactor), indent=1)
 
 
 def load_cassette(location: str | os.PathLike[str]) -> Cassette:
@@ -233,6 +236,17 @@ def _stand_in(recorded: RecordedCase) -> Case:
 
 
 def _rejudge(recorded: RecordedCase, case: Case | None, why: str | None, profile: ProviderProfile | None) -> CaseResult:
+    result = _judged_again(recorded, case, why, profile)
+    cut = [sentence for exchange in recorded.exchanges for sentence in describe_cut(exchange.evidence_cut)]
+    if cut and not _nothing_to_judge(recorded):
+        message = f"the recording kept only part of the evidence ({'; '.join(cut)}): this verdict judges what was kept"
+        result.findings.append(Finding(EVIDENCE_CUT_CHECK, message, severity=Severity.NOTE))
+    return result
+
+
+def _judged_again(
+    recorded: RecordedCase, case: Case | None, why: str | None, profile: ProviderProfile | None
+) -> CaseResult:
     exchanges = recorded.exchanges
     if case is not None and not _nothing_to_judge(recorded):
         return judge(case, exchanges, duration=recorded.duration, profile=profile)

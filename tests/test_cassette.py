@@ -14,16 +14,17 @@ import pytest
 from conformance.cases import load_cases
 from conformance.cassette import (
     CONTRACT_ONLY_CHECK,
-    RAW_TEXT_LIMIT,
+    EVIDENCE_CUT_CHECK,
     CassetteError,
-    exchange_to_dict,
     load_cassette,
     recheck,
+    write_cassette,
 )
 from conformance.cli import main
-from conformance.model import Exchange, Outcome, Request, Response, SSEEvent
+from conformance.model import CaseResult, Exchange, Outcome, Request, Response, RunReport, SSEEvent, TargetInfo
 from conformance.reference import ReferenceServer
 from conformance.report import load_report
+from conformance.report.evidence import EVENTS_HEAD, EVENTS_TAIL, MAX_BODY_CHARS
 from tests.broken_gateway import broken_app
 
 SECRET = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
@@ -150,11 +151,24 @@ def test_skipped_cases_stay_skipped(tmp_path: Path, offline: None) -> None:
     assert not rechecked.changed
 
 
-def test_raw_text_is_capped() -> None:
-    events = [SSEEvent("ping", '{"type": "ping"}', json={"type": "ping"})]
-    response = Response(200, {"content-type": "text/event-stream"}, text="x" * (RAW_TEXT_LIMIT + 5), events=events)
-    data = exchange_to_dict(Exchange(Request("POST", "http://x/v1/messages"), response))
-    assert len(data["response"]["text"]) == RAW_TEXT_LIMIT and data["response"]["text_total"] == RAW_TEXT_LIMIT + 5
+def test_a_recording_cut_by_the_report_bounds_is_rechecked_and_says_so(tmp_path: Path, offline: None) -> None:
+    """An endless stream keeps its first and last events and 256 KiB of raw text; recheck judges that and says so."""
+    events = [SSEEvent("ping", '{"type": "ping"}', json={"type": "ping"}) for _ in range(8000)]
+    text = 'event: ping\ndata: {"type": "ping"}\n\n' * len(events)
+    response = Response(200, {"content-type": "text/event-stream"}, text=text, events=events)
+    catalogue = load_cases()
+    case = next(case for case in catalogue if case.id == "streaming.text")
+    result = CaseResult(
+        case.id, case.feature, Outcome.FAILED, exchanges=[Exchange(Request("POST", "http://x"), response)]
+    )
+    report = RunReport(TargetInfo("http://x"), "", "", [result])
+    path = write_cassette(report, [case], tmp_path)
+    response_data = json.loads(path.read_text(encoding="utf-8"))["cases"][0]["exchanges"][0]
+    assert len(response_data["response"]["text"]) == MAX_BODY_CHARS
+    assert response_data["evidence_cut"]["events"]["dropped"] == 8000 - EVENTS_HEAD - EVENTS_TAIL
+    (rejudged,) = recheck(load_cassette(tmp_path), catalogue).report.results
+    (note,) = [finding for finding in rejudged.findings if finding.check == EVIDENCE_CUT_CHECK]
+    assert "6,000 events not kept" in note.message and "262,144 characters kept" in note.message
 
 
 @pytest.mark.parametrize(

@@ -116,7 +116,8 @@ class ConsoleReporter:
         """One line for a finished case; why it failed on the next lines."""
         self._done += 1
         width = len(str(max(self._total, self._done)))
-        counter = f"[{self._done:>{width}}/{self._total}]" if self._total else f"[{self._done}]"
+        # Without a total (`conformance proxy`), the counter is padded so the columns stay put up to [9999].
+        counter = f"[{self._done:>{width}}/{self._total}]" if self._total else f"[{self._done}]".ljust(6)
         line = Text.assemble(
             (counter, "dim"),
             " ",
@@ -160,7 +161,7 @@ class ConsoleReporter:
         if not report.complete:
             table.add_row(Text("not run", style="bold magenta"), str(len(report.not_run)))
         for label, value in generated_lines(report):
-            table.add_row(label, value)
+            table.add_row(label, self.redactor.text(_safe(value)))
         console.print(table)
 
         failing = sorted((r for r in report.results if r.outcome in _GATED), key=lambda r: r.id)

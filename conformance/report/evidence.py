@@ -60,7 +60,8 @@ def clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     """`text` cut to `limit` characters, saying how many more there were."""
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}… [{len(text) - limit} more characters not kept]"
+    marker = f"… [{len(text) - limit} more characters not kept]"
+    return text[: limit - len(marker)] + marker
 
 
 def _clip_optional(text: str | None) -> str | None:
@@ -109,12 +110,11 @@ class EvidenceBudget:
         return replace(report, results=[bounded[i] for i in range(len(report.results))])
 
     def result(self, result: CaseResult) -> CaseResult:
-        findings = [replace(finding, message=clip(finding.message)) for finding in result.findings[:MAX_FINDINGS]]
-        extra = len(result.findings) - MAX_FINDINGS
-        if extra > 0 and result.findings[-1].check != FINDINGS_CUT_CHECK:
-            findings.append(
-                Finding(FINDINGS_CUT_CHECK, f"{extra} more findings are not kept in the report", severity=Severity.NOTE)
-            )
+        findings = result.findings
+        if len(findings) > MAX_FINDINGS and findings[-1].check != FINDINGS_CUT_CHECK:
+            more = f"{len(findings) - MAX_FINDINGS} more findings are not kept in the report"
+            findings = [*findings[:MAX_FINDINGS], Finding(FINDINGS_CUT_CHECK, more, severity=Severity.NOTE)]
+        findings = [replace(finding, message=clip(finding.message)) for finding in findings]
         return replace(
             result,
             reason=clip(result.reason),

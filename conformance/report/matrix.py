@@ -10,7 +10,6 @@ Markdown escapes it so that an endpoint's error message cannot inject markup int
 from __future__ import annotations
 
 import html
-import json
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -24,8 +23,11 @@ from conformance import __version__
 from conformance.cases import TIERS, Case
 from conformance.consumers import Profile, readiness
 from conformance.model import CaseResult, Outcome, RunReport
+from conformance.redact import Redactor
+from conformance.report.evidence import report_document, strict_json
 from conformance.report.html import _case_view, _environment
-from conformance.report.json_report import atomic_write_text, headline, parse_timestamp
+from conformance.report.json_report import atomic_write_text, headline, parse_timestamp, write_json_document
+from conformance.report.junit import xml_text
 
 MATRIX_VERSION = 1
 # Worst first: a cell takes the colour of the worst outcome among its cases.
@@ -47,6 +49,8 @@ SYMBOLS = {
 }
 # Failing cases listed per target in matrix.md; the rest are counted.
 MARKDOWN_FAILURES = 25
+# How a column whose run was interrupted is marked.
+INCOMPLETE = "incomplete"
 
 
 @dataclass
@@ -73,6 +77,15 @@ class Column:
     @property
     def failing(self) -> int:
         return sum(1 for result in self.report.results if result.outcome in (Outcome.FAILED, Outcome.ERROR))
+
+    @property
+    def incomplete(self) -> str:
+        """ "incomplete (...)" when the run was interrupted before every case ran; "" for a whole run."""
+        report = self.report
+        if report.complete:
+            return ""
+        why = f"interrupted ({report.interrupted}), " if report.interrupted else ""
+        return f"{INCOMPLETE} ({why}{len(report.not_run)} not run)"
 
 
 @dataclass
@@ -151,13 +164,18 @@ def build_matrix(
     catalogue: list[Case] | None = None,
     out_dir: Path | None = None,
     titles: Sequence[str] = (),
+    redactor: Redactor | None = None,
 ) -> Matrix:
     """The matrix of (source path, report) pairs, in the given order.
 
     `catalogue` (today's cases) lets a profile cell say which of the profile's cases a run left
     out; `out_dir` lets a column link to the report.html next to its report.json; `titles` name
-    the columns in order (several runs against one target: "smoke", "claude-code").
+    the columns in order (several runs against one target: "smoke", "claude-code"). With a
+    `redactor`, each report is first passed through the report bounds and redaction
+    (conformance.report.evidence), so that nothing the matrix writes holds a secret it knows.
     """
+    if redactor is not None:
+        reports = [(source, RunReport.from_dict(report_document(report, redactor))) for source, report in reports]
     columns: list[Column] = []
     seen: dict[str, int] = {}
     for index, (source, report) in enumerate(reports):
@@ -221,6 +239,9 @@ def matrix_to_dict(matrix: Matrix) -> dict[str, Any]:
                 "started_at": column.report.started_at,
                 "report": column.source,
                 "summary": column.report.summary(),
+                "complete": column.report.complete,
+                "interrupted": column.report.interrupted,
+                "not_run": len(column.report.not_run),
             }
         )
     rows = []
@@ -252,8 +273,8 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
 
 def md_escape(text: str, limit: int = 200) -> str:
-    """Untrusted text made inert in Markdown (and the HTML it allows), on one line, capped."""
-    text = " ".join(text.split())
+    """Untrusted text made inert in Markdown (and the HTML it allows): one line, capped, no control characters."""
+    text = " ".join(xml_text(text).split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
@@ -285,7 +306,11 @@ def render_matrix_markdown(matrix: Matrix) -> str:
         target = column.report.target
         parts = [f"**{md_escape(column.title)}**"] if column.title else []
         parts += [f"**{md_escape(target.provider or '?')}**", md_escape(target.model, 80)]
-        parts += [md_escape(column.host, 80), column.date]
+        parts += [
+            md_escape(column.host, 80),
+            column.date,
+            f"⚠️ {md_escape(column.incomplete)}" if column.incomplete else "",
+        ]
         header.append("<br>".join(part for part in parts if part))
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
@@ -347,5 +372,5 @@ def write_matrix(matrix: Matrix, out_dir: Path) -> dict[str, Path]:
     paths = {"html": out_dir / "matrix.html", "md": out_dir / "matrix.md", "json": out_dir / "matrix.json"}
     atomic_write_text(paths["html"], render_matrix_html(matrix))
     atomic_write_text(paths["md"], render_matrix_markdown(matrix))
-    atomic_write_text(paths["json"], json.dumps(matrix_to_dict(matrix), indent=2, ensure_ascii=False) + "\n")
+    write_json_document(paths["json"], strict_json(matrix_to_dict(matrix)))
     return paths
