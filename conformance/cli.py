@@ -7,6 +7,7 @@ import asyncio
 import os
 import secrets
 import sys
+import traceback
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -16,6 +17,7 @@ from conformance import __version__
 from conformance.cases import TIERS, CaseError, load_cases
 from conformance.model import Outcome
 from conformance.proxy import cli as proxy_cli
+from conformance.retry import DEFAULT_RETRIES, MAX_RETRY_WAIT
 from conformance.specs import cli as specs_cli
 from conformance.target import AUTH_STYLES, DEFAULT_MODEL, DEFAULT_VERSION, Target, TargetError
 from conformance.transport import Limits
@@ -27,15 +29,24 @@ if TYPE_CHECKING:
     from conformance.generate.plan import Plan
     from conformance.model import RunReport
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_OUT = Path("reports/latest")
 DEFAULT_MATRIX_OUT = Path("reports/matrix")
 DEFAULT_RECHECK_OUT = Path("reports/recheck")
+EXIT_CODES_INTERNAL = "3 internal error (a defect of conformance itself)"
 EXIT_CODES_GATE = (
     "Exit codes: 0 nothing fails the gate (no case failed or errored; with --baseline, nothing got worse than it; "
-    "--fail-on widens what fails), 1 something does, 2 usage error."
+    f"--fail-on widens what fails), 1 something does, 2 usage error, {EXIT_CODES_INTERNAL}."
 )
-EXIT_CODES_WRITE = "Exit codes: 0 written, 2 usage error (bad flags, a missing or unreadable file)."
+EXIT_CODES_RUN = (
+    EXIT_CODES_GATE[:-1] + ", 130 interrupted by SIGINT, 143 by SIGTERM (the partial report is written first); "
+    "a run whose key the target rejects on its first cases stops early with 1. Details: docs/robustness.md."
+)
+EXIT_CODES_WRITE = (
+    f"Exit codes: 0 written, 2 usage error (bad flags, a missing or unreadable file), {EXIT_CODES_INTERNAL}."
+)
+# Set to 1 to get the traceback of an internal error as well as its one-line summary.
+DEBUG_VARIABLE = "CONFORMANCE_DEBUG"
 
 
 class UsageError(Exception):
@@ -61,6 +72,16 @@ def _names(value: str) -> frozenset[str]:
     if not names:
         raise argparse.ArgumentTypeError("expected a comma-separated list of names")
     return names
+
+
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {value!r}")
+    return number
 
 
 def _positive(kind: type) -> object:
@@ -118,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the cases against a target (default: the embedded reference server)",
         description="Run the cases against an endpoint and write report.json, junit.xml and report.html. "
         "Without --base-url the embedded reference server is started on a free loopback port.",
-        epilog=EXIT_CODES_GATE,
+        epilog=EXIT_CODES_RUN,
     )
     target = run.add_argument_group("target")
     target.add_argument(
@@ -153,7 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=_header,
         default=[],
         metavar="NAME:VALUE",
-        help="extra header sent with every request (repeatable)",
+        help="extra header sent with every request (repeatable); its value is a secret, redacted everywhere, "
+        "unless NAME is known harmless (anthropic-beta, anthropic-version, content-type, accept, user-agent...) "
+        "or marked with --public-header",
+    )
+    target.add_argument(
+        "--public-header",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="the value of this --header is not a secret: keep it readable in reports (repeatable)",
     )
     target.add_argument(
         "--capabilities",
@@ -190,6 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         metavar="S",
         help="per-request limit in seconds (default: %(default)s)",
+    )
+    execution.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=DEFAULT_RETRIES,
+        metavar="N",
+        help="send a request again up to N more times when the answer is transient (429, 529, 503 with "
+        f"retry-after, a reset connection, a timeout), waiting as retry-after says, at most {MAX_RETRY_WAIT:g} s; "
+        "0 for none (default: %(default)s)",
     )
     add_read_bounds(
         execution,
@@ -528,9 +567,12 @@ def _profile_verdict(name: str, report: RunReport) -> list[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from conformance.generate.session import run_plan
+    from conformance.interrupts import Interrupts
     from conformance.reference import ReferenceServer
-    from conformance.report import write_reports
+    from conformance.report import clear_reports, write_reports
     from conformance.report.console import ConsoleReporter
+    from conformance.retry import RetryPolicy
+    from conformance.runner import KEY_REJECTED, Stop
 
     plan = _run_plan(args, _selected_cases(args, allow_empty=bool(args.generated)))
     if args.dry_run:
@@ -545,7 +587,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         max_events=args.max_events,
     )
-    with ExitStack() as stack:
+    stop = Stop()
+    with Interrupts(stop) as interrupts, ExitStack() as stack:
         base_url = args.base_url
         if base_url is None:
             api_key = args.api_key or "ref-" + secrets.token_hex(16)
@@ -559,23 +602,46 @@ def cmd_run(args: argparse.Namespace) -> int:
                 provider=args.provider,
                 anthropic_version=args.anthropic_version,
                 extra_headers=dict(args.header),
+                public_headers=frozenset(name.lower() for name in args.public_header),
                 reference=args.base_url is None,
                 capabilities=args.capabilities,
             )
         except TargetError as exc:
             raise UsageError(str(exc)) from None
-        reporter = ConsoleReporter(verbose=args.verbose)
+        redactor = target.redactor()
+        clear_reports(args.out)  # what --out holds is this run's report, never an earlier one
+        reporter = ConsoleReporter(verbose=args.verbose, redactor=redactor)
         reporter.start(target.info(), len(cases))
-        report = asyncio.run(run_plan(target, plan, limits, args.concurrency, reporter.case_done, args.out))
-    paths = write_reports(report, args.out)
-    if args.record is not None:
-        from conformance.cassette import write_cassette
 
-        paths["record"] = write_cassette(report, cases, args.record)
-    reporter.finish(report, paths)
-    if args.profile:
-        _print_lines(_profile_verdict(args.profile, report))
-    return _gate_exit(args, report, baseline)
+        async def run() -> RunReport:
+            interrupts.attach(asyncio.get_running_loop())
+            return await run_plan(
+                target,
+                plan,
+                limits,
+                args.concurrency,
+                reporter.case_done,
+                args.out,
+                retry=RetryPolicy(retries=args.retries),
+                stop=stop,
+                redactor=redactor,
+            )
+
+        report = asyncio.run(run())
+        if stop.reason == KEY_REJECTED:
+            _print_lines(["", f"Stopped early: {KEY_REJECTED}."])
+        paths = write_reports(report, args.out, redactor=redactor)
+        if args.record is not None:
+            from conformance.cassette import write_cassette
+
+            paths["record"] = write_cassette(report, cases, args.record)
+        reporter.finish(report, paths)
+        if args.profile:
+            _print_lines(_profile_verdict(args.profile, report))
+        if interrupts.exit_code is not None:
+            return interrupts.exit_code
+        code = _gate_exit(args, report, baseline)
+    return EXIT_FAILED if report.interrupted else code
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -696,6 +762,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("conformance: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a defect of the tool itself, outside any one case
+        return _internal_error(exc)
+
+
+def _internal_error(exc: Exception) -> int:
+    """One line on stderr naming the defect and where it happened (the traceback with CONFORMANCE_DEBUG=1).
+
+    The exception's message is left out: it may quote what the target sent, secrets included.
+    """
+    if os.environ.get(DEBUG_VARIABLE) == "1":
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" in {Path(frames[-1].filename).name}:{frames[-1].lineno} ({frames[-1].name})" if frames else ""
+    print(
+        f"conformance: internal error: {type(exc).__name__}{where}. This is a defect of conformance, not of the "
+        "target: please report it to the conformance maintainers with this line and the command you ran "
+        f"({DEBUG_VARIABLE}=1 prints the traceback).",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

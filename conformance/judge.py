@@ -16,6 +16,8 @@ from conformance.cases import Case, Step
 from conformance.checks import run_checks
 from conformance.checks.expect import check_expectations, status_problem
 from conformance.model import CaseResult, Exchange, Finding, Outcome, Severity
+from conformance.redact import SECRET_HEADERS
+from conformance.retry import describe_answer, expected, transient_status
 
 if TYPE_CHECKING:
     from conformance.specs.profiles import ProviderProfile
@@ -67,11 +69,19 @@ def apply_profile(
     return marked
 
 
-def decide(case: Case, findings: list[Finding], exchanges: list[Exchange]) -> tuple[Outcome, str]:
-    """The verdict on a case from its exchanges and findings (see the verdict table)."""
-    broken = next((exchange for exchange in exchanges if exchange.error), None)
-    if broken is not None:
-        return Outcome.ERROR, broken.error or "no response"
+def decide(
+    case: Case, findings: list[Finding], exchanges: list[Exchange], tries: list[int] | None = None
+) -> tuple[Outcome, str]:
+    """The verdict on a case from its exchanges and findings (see the verdict table).
+
+    `tries[i]` is how many times exchange i was sent (retries included; 1 when not given). No answer,
+    a transient answer (429, 529...) and a rejected key are `error`: they say nothing about the contract.
+    """
+    for index, exchange in enumerate(exchanges):
+        sent = tries[index] if tries else 1
+        trouble = _no_verdict(case, exchange, sent)
+        if trouble is not None:
+            return Outcome.ERROR, trouble
     failures = [f for f in findings if f.severity is Severity.FAILURE]
     if not failures:
         return Outcome.PASSED, ""
@@ -80,6 +90,37 @@ def decide(case: Case, findings: list[Finding], exchanges: list[Exchange]) -> tu
     if all(f.deviation for f in failures):
         return Outcome.DEVIATION, "; ".join(sorted({f.deviation or "" for f in failures}))
     return Outcome.FAILED, failures[0].message
+
+
+def _times(sent: int) -> str:
+    return "once" if sent == 1 else "twice" if sent == 2 else f"{sent} times"
+
+
+def _no_verdict(case: Case, exchange: Exchange, sent: int) -> str | None:
+    """Why an exchange allows no verdict on the contract (no answer, transient, key rejected), or None."""
+    if exchange.error or exchange.response is None:
+        error = exchange.error or "no response"
+        return error if sent == 1 else f"{error} ({sent} attempts)"
+    response = exchange.response
+    step = case.steps[exchange.step] if exchange.step < len(case.steps) else None
+    if step is None or expected(step.expect.get("status", 200), response):
+        return None
+    if transient_status(response):
+        return f"the target answered {describe_answer(response)} {_times(sent)}: a transient answer, not a verdict"
+    if rejected_key(case, exchange):
+        return f"the target rejected the key: {describe_answer(response)} to a request carrying the run's credentials"
+    return None
+
+
+def rejected_key(case: Case, exchange: Exchange) -> bool:
+    """A 401/403 to a request that carried the run's credentials, in a step that did not ask for bad ones."""
+    response = exchange.response
+    if response is None or response.status not in (401, 403) or exchange.step >= len(case.steps):
+        return False
+    step = case.steps[exchange.step]
+    if step.request.auth is False or expected(step.expect.get("status", 200), response):
+        return False
+    return any(name.lower() in SECRET_HEADERS for name in exchange.request.headers)
 
 
 def _refused_cleanly(failures: list[Finding], exchanges: list[Exchange]) -> bool:
@@ -120,11 +161,18 @@ def case_result(case: Case, outcome: Outcome, reason: str = "", **fields: Any) -
 
 
 def judge(
-    case: Case, exchanges: list[Exchange], duration: float = 0.0, profile: ProviderProfile | None = None
+    case: Case,
+    exchanges: list[Exchange],
+    duration: float = 0.0,
+    profile: ProviderProfile | None = None,
+    tries: list[int] | None = None,
 ) -> CaseResult:
-    """The whole verdict on a case: findings (deviations marked by the profile), outcome, reason, cost."""
+    """The whole verdict on a case: findings (deviations marked by the profile), outcome, reason, cost.
+
+    `tries` (one count per exchange) says how often each request was sent: see `decide`.
+    """
     findings = apply_profile(findings_for(case, exchanges), case, exchanges, profile)
-    outcome, reason = decide(case, findings, exchanges)
+    outcome, reason = decide(case, findings, exchanges, tries)
     input_tokens, output_tokens = usage_tokens(exchanges)
     return case_result(
         case,
@@ -135,4 +183,5 @@ def judge(
         duration=duration,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        attempts=max(tries, default=1) if tries else 1,
     )

@@ -10,12 +10,14 @@ deltas, then quoted in a finding) is caught too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+import re
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from conformance.model import Exchange
+    from conformance.model import CaseResult, Exchange
 
 REDACTED = "[REDACTED]"
 # Secrets shorter than this are only redacted in credential headers: replacing a short string
@@ -23,11 +25,40 @@ REDACTED = "[REDACTED]"
 MIN_SECRET_LENGTH = 8
 # Headers that carry credentials, whatever their value.
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "api-key", "x-goog-api-key"})
+# Headers a user may send (`--header`) whose values are not secrets. The value of every other
+# user header is a secret, redacted by value everywhere, unless the user marks it public.
+HARMLESS_HEADERS = frozenset(
+    {"accept", "accept-encoding", "anthropic-beta", "anthropic-version", "content-type", "user-agent"}
+)
 
 
-def credential(name: str, value: str) -> str | None:
+def header_secrets(headers: Mapping[str, str], public: Iterable[str] = ()) -> list[str]:
+    """The values of user headers that are secrets: all but the harmless ones and those named `public`."""
+    open_names = HARMLESS_HEADERS | {name.lower() for name in public}
+    return [value for name, value in headers.items() if name.lower() not in open_names]
+
+
+# Any other header whose name looks like a credential: one of its words (split on - and _) is key,
+# apikey, token, secret, password, auth, authorization, cookie or credential(s) (x-portkey-api-key,
+# x-portkey-virtual-key, x-litellm-api-key, x-auth-token, cookie...). "tokens" is not "token": the
+# rate-limit headers stay readable.
+SECRET_NAME_WORDS = re.compile(
+    r"(?:^|[-_])(?:key|apikey|token|secret|password|passwd|auth|authorization|cookie|credentials?)(?:$|[-_])"
+)
+
+
+def secret_header(name: str, public: Collection[str] = ()) -> bool:
+    """Whether a header carries a credential by its name (SECRET_HEADERS or SECRET_NAME_WORDS),
+    unless `public` names it (lower-case names)."""
+    name = name.lower()
+    if name in public:
+        return False
+    return name in SECRET_HEADERS or SECRET_NAME_WORDS.search(name) is not None
+
+
+def credential(name: str, value: str, public: Collection[str] = ()) -> str | None:
     """The secret a credential header carries (the token of `Bearer TOKEN`), or None for other headers."""
-    if name.lower() not in SECRET_HEADERS:
+    if not secret_header(name, public):
         return None
     scheme, _, token = value.partition(" ")
     secret = token.strip() if token and scheme.lower() in ("bearer", "basic") else value.strip()
@@ -39,6 +70,8 @@ class Redactor:
     """Replaces every known secret, and every credential header, before anything is stored."""
 
     secrets: list[str] = field(default_factory=list)
+    # Lower-case header names the user declared not secret, though their name looks like one.
+    public_headers: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.secrets = self._usable(self.secrets)
@@ -64,7 +97,7 @@ class Redactor:
     def headers(self, headers: dict[str, str]) -> dict[str, str]:
         clean = {}
         for name, value in headers.items():
-            if name.lower() in SECRET_HEADERS:
+            if secret_header(name, self.public_headers):
                 scheme, _, rest = value.partition(" ")
                 value = f"{scheme} {REDACTED}" if rest and scheme.lower() in ("bearer", "basic") else REDACTED
             clean[self.text(name)] = self.text(value)
@@ -78,6 +111,15 @@ class Redactor:
         if isinstance(value, dict):
             return {self.text(key) if isinstance(key, str) else key: self.json(item) for key, item in value.items()}
         return value
+
+    def result(self, result: CaseResult) -> CaseResult:
+        """Redact what the judge said about a case (reason, finding messages) in place and return it."""
+        result.reason = self.text(result.reason)
+        result.findings = [
+            dataclasses.replace(f, message=self.text(f.message), deviation=self.optional(f.deviation))
+            for f in result.findings
+        ]
+        return result
 
     def exchange(self, exchange: Exchange) -> Exchange:
         """Redact an exchange in place (request, response, events, error) and return it."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from conformance.model import TargetInfo
+from conformance.redact import Redactor, header_secrets
 from conformance.specs.profiles import AUTH_STYLES, CANONICAL, ProfileError, ProviderProfile, load_profile
 
 DEFAULT_MODEL = "claude-haiku-4-5"
@@ -52,6 +53,8 @@ class Target:
     provider: str = CANONICAL
     anthropic_version: str = DEFAULT_VERSION
     extra_headers: dict[str, str] = field(default_factory=dict)
+    # Names of extra headers whose values are not secrets (`--public-header`); see conformance.redact.
+    public_headers: frozenset[str] = frozenset()
     reference: bool = False
     # What the target claims to support (vision, thinking...); None claims everything.
     capabilities: frozenset[str] | None = None
@@ -96,6 +99,15 @@ class Target:
         headers = {"content-type": "application/json", "anthropic-version": self.anthropic_version}
         headers.update({name.lower(): value for name, value in self.extra_headers.items()})
         return headers
+
+    def secrets(self) -> list[str]:
+        """What must never reach a report, log or console: the API key and every extra header's value
+        but those of harmless or public headers."""
+        return ([self.api_key] if self.api_key else []) + header_secrets(self.extra_headers, self.public_headers)
+
+    def redactor(self) -> Redactor:
+        """A Redactor of the target's secrets: the run gives the same one to the transport and every sink."""
+        return Redactor(secrets=self.secrets())
 
     @property
     def is_loopback(self) -> bool:

@@ -12,7 +12,9 @@ from conformance.generate.export import clear_exports, export_failure
 from conformance.generate.plan import Plan
 from conformance.generate.shrink import Allowance, shrink
 from conformance.model import CaseResult, Outcome, RunReport
-from conformance.runner import ResultCallback, Runner, run_suite, target_transport
+from conformance.redact import Redactor
+from conformance.retry import RetryPolicy
+from conformance.runner import ResultCallback, Runner, Stop, run_suite, target_transport
 from conformance.target import Target
 from conformance.transport import Limits
 
@@ -24,12 +26,24 @@ async def run_plan(
     concurrency: int = 4,
     on_result: ResultCallback | None = None,
     out_dir: Path | None = None,
+    *,
+    retry: RetryPolicy | None = None,
+    stop: Stop | None = None,
+    redactor: Redactor | None = None,
 ) -> RunReport:
-    """Run the plan's cases; with generated ones, shrink and export (under `out_dir`) their failures."""
-    report = await run_suite(target, plan.all_cases, limits, concurrency, on_result)
+    """Run the plan's cases; with generated ones, shrink and export (under `out_dir`) their failures.
+
+    An interrupted run shrinks nothing (more): its report is written as soon as possible.
+    """
+    report = await run_suite(
+        target, plan.all_cases, limits, concurrency, on_result, retry=retry, stop=stop, redactor=redactor
+    )
     if plan.options is None:
         return report
     generation = plan.metadata()
+    if report.interrupted:
+        report.generation = generation
+        return report
     results = {result.id: result for result in report.results}
     failing = [g for g in plan.generated if results[g.case.id].outcome is Outcome.FAILED]
     requests, tokens = plan.shrink_allowance()
@@ -37,13 +51,15 @@ async def run_plan(
     exported: list[dict[str, Any]] = []
     clear_exports(out_dir or Path("."))
     if failing:
-        async with target_transport(target, limits) as transport:
-            runner = Runner(target, transport, concurrency=1)
+        async with target_transport(target, limits, redactor) as transport:
+            runner = Runner(target, transport, concurrency=1, retry=retry)
 
             async def attempt(candidate: GeneratedCase) -> CaseResult:
                 return await runner.run_case(candidate.case)
 
             for generated in failing:
+                if stop is not None and stop.reason:
+                    break  # interrupted while shrinking: keep what is exported so far
                 smallest, result = await shrink(
                     generated, results[generated.case.id], attempt, allowance, plan.options.shrink_requests
                 )

@@ -1,0 +1,131 @@
+"""Transient is not failure: 429, 529, 503 with retry-after, resets and timeouts are sent again a
+bounded number of times, and what stays transient is `error`, never `failed` or `unsupported`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+from conformance.cases import load_cases
+from conformance.cli import main
+from conformance.model import Exchange, Outcome, Request, Response
+from conformance.reference import ReferenceServer
+from conformance.retry import MAX_RETRY_WAIT, RetryPolicy, is_transient, retry_after
+from conformance.runner import RETRY_CHECK, run_suite
+from conformance.target import Target
+from tests.flaky import ANSWERS, FlakyFront
+from tests.hostile import hostile_server
+
+KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
+
+
+def answer(status: int, **headers: str) -> Exchange:
+    return Exchange(request=Request("POST", "http://x/v1/messages"), response=Response(status, headers=headers))
+
+
+def test_retry_after_in_seconds_or_as_an_http_date() -> None:
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert retry_after("5") == 5.0
+    assert retry_after(format_datetime(now + timedelta(seconds=12), usegmt=True), now=now) == 12.0
+    assert retry_after(format_datetime(now - timedelta(seconds=12), usegmt=True), now=now) == 0.0
+    for unreadable in (None, "", "soon", "²", "-3", "1.5e99"):
+        assert retry_after(unreadable) is None
+    assert retry_after("9" * 5000) == MAX_RETRY_WAIT
+
+
+def test_the_wait_honours_retry_after_up_to_the_cap_and_backs_off_without_it() -> None:
+    policy = RetryPolicy(retries=3)
+    assert policy.wait(1, answer(429, **{"retry-after": "2"}).response) == 2.0
+    assert policy.wait(1, answer(429, **{"retry-after": "3600"}).response) == MAX_RETRY_WAIT
+    assert [policy.wait(n, None) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+    assert policy.wait(20, None) == MAX_RETRY_WAIT
+
+
+def test_what_is_transient() -> None:
+    assert is_transient(answer(429)) and is_transient(answer(529))
+    assert is_transient(answer(503, **{"retry-after": "1"})) and not is_transient(answer(503))
+    assert not is_transient(answer(429), 429) and not is_transient(answer(529), [529, 500])
+    assert not is_transient(answer(400)) and not is_transient(answer(200))
+    broken = Exchange(request=Request("POST", "http://x"), error="transport error: RemoteProtocolError: reset")
+    assert is_transient(broken)
+    assert is_transient(Exchange(request=Request("POST", "http://x"), error="timeout: no response within 5 s"))
+    assert not is_transient(Exchange(request=Request("POST", "http://x"), error="connection failed: refused"))
+
+
+def cases_by_id(*ids: str) -> list:
+    catalogue = {case.id: case for case in load_cases()}
+    return [catalogue[case_id] for case_id in ids]
+
+
+def run_against_answer(raw: bytes, ids: tuple[str, ...], retries: int = 2) -> tuple[dict, int]:
+    """Run cases against a server that answers every request with `raw`; the results and the request count."""
+    seen = []
+
+    async def write(writer: asyncio.StreamWriter) -> None:
+        seen.append(1)
+        writer.write(raw)
+
+    async def go():
+        async with hostile_server(write) as base_url:
+            target = Target(base_url=base_url, api_key=KEY)
+            return await run_suite(target, cases_by_id(*ids), retry=RetryPolicy(retries=retries))
+
+    report = asyncio.run(go())
+    return {result.id: result for result in report.results}, len(seen)
+
+
+def test_a_lasting_overload_is_an_error_after_the_retries_not_a_failure() -> None:
+    results, requests = run_against_answer(
+        ANSWERS["529"].replace(b"\r\n\r\n", b"\r\nretry-after: 0\r\n\r\n", 1), ("text.string-content",)
+    )
+    result = results["text.string-content"]
+    assert requests == 3
+    assert result.outcome is Outcome.ERROR
+    assert result.reason.startswith("the target answered 529 overloaded_error 3 times")
+    assert result.attempts == 3
+    assert any(f.check == RETRY_CHECK and "sent 3 times" in f.message for f in result.findings)
+
+
+def test_an_optional_feature_rate_limited_is_an_error_not_unsupported() -> None:
+    optional = next(case for case in load_cases() if case.optional and len(case.steps) == 1)
+    results, _ = run_against_answer(ANSWERS["429"], (optional.id,), retries=0)
+    assert results[optional.id].outcome is Outcome.ERROR
+    assert results[optional.id].reason.startswith("the target answered 429 rate_limit_error once")
+
+
+def test_a_case_that_expects_the_status_is_not_retried() -> None:
+    results, requests = run_against_answer(ANSWERS["429"], ("errors.rate-limited",))
+    assert requests == 1
+    assert results["errors.rate-limited"].attempts == 1
+    assert results["errors.rate-limited"].outcome is not Outcome.ERROR
+
+
+def outcomes(out: Path) -> dict[str, str]:
+    return {r["id"]: r["outcome"] for r in json.loads((out / "report.json").read_text())["results"]}
+
+
+@pytest.mark.parametrize("retries", [2, 0])
+def test_a_flaky_target_fails_exactly_the_cases_a_clean_one_fails(tmp_path: Path, retries: int) -> None:
+    """With a fifth of the requests answered 429, 529 or a reset, only `error`s differ from a clean run
+    (none with retries, as a rule); a failure is never made of a transient answer."""
+    key = "flaky-" + secrets.token_hex(16)
+    with ReferenceServer(api_key=key) as server:
+        main(["run", "--base-url", server.base_url, "--api-key", key, "--out", str(tmp_path / "clean")])
+        with FlakyFront(server.base_url, share=0.2, seed=7) as front:
+            argv = ["run", "--base-url", front.base_url, "--api-key", key, "--retries", str(retries)]
+            main([*argv, "--out", str(tmp_path / "flaky")])
+    assert sum(front.faults_served.values()) >= 10 and len(front.faults_served) == 3
+    clean, flaky = outcomes(tmp_path / "clean"), outcomes(tmp_path / "flaky")
+    assert clean.keys() == flaky.keys()
+    differ = {case_id for case_id in clean if clean[case_id] != flaky[case_id]}
+    assert all(flaky[case_id] == "error" for case_id in differ), {c: flaky[c] for c in differ}
+    if retries == 0:
+        assert differ  # a fifth of the requests failing shows without retries
+    else:
+        assert len(differ) <= 3  # each still transient after three tries: about 0.8 % of requests
