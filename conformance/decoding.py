@@ -123,6 +123,14 @@ def _stage(name: str) -> _Stage | str:
     return f"the body has the unknown content-encoding {name!r}, which cannot be decoded"
 
 
+def _decodable(name: str) -> bool:
+    return not isinstance(_stage(name), str)
+
+
+# What a client reading through BodyDecoder can accept (sent as Accept-Encoding).
+ACCEPT_ENCODING = ", ".join(name for name in ("gzip", "deflate", "br", "zstd") if _decodable(name))
+
+
 def encodings(content_encoding: str) -> list[str]:
     """The encodings a Content-Encoding value lists, in the order they were applied (identity left out)."""
     names = (part.strip().lower() for part in content_encoding.split(","))

@@ -1,13 +1,19 @@
 """Sending requests and recording what comes back, within bounds, with secrets redacted.
 
 Every exchange is recorded whatever happens: a hostile endpoint (garbage SSE, an endless stream,
-a huge body, silence) ends in a recorded, truncated exchange that the checks judge, and an
-unreachable one in an exchange with `error` set. Nothing here raises for the endpoint's sake.
+a huge body, a compression bomb, silence, an answer that is not HTTP) ends in a recorded,
+truncated exchange that the checks judge, and an unreachable one in an exchange with `error` set,
+each with one sentence saying what happened. Nothing here raises for the endpoint's sake.
+
+The body is read as it came over the wire and its Content-Encoding undone here, within the
+bounds (conformance.decoding), not by httpx, which would decode a bomb without limit. The
+response keeps its headers, so the declared encoding stays on record beside the decoded body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import time
 from collections.abc import Iterable
@@ -15,9 +21,10 @@ from dataclasses import dataclass
 
 import httpx
 
+from conformance.decoding import ACCEPT_ENCODING, BodyDecoder
 from conformance.model import Exchange, Request, Response
 from conformance.redact import Redactor
-from conformance.sse import SSEParser, parse_json_payload
+from conformance.sse import MAX_EVENT_BYTES, SSEParser, parse_json_payload
 
 
 @dataclass(frozen=True)
@@ -27,8 +34,11 @@ class Limits:
     timeout: float = 60.0
     connect_timeout: float = 10.0
     max_silence: float = 30.0
+    # The body as received and once decoded (a compressed body may expand no further than this).
     max_body_bytes: int = 8 * 1024 * 1024
     max_events: int = 20_000
+    # One SSE line, and one event's fields together.
+    max_event_bytes: int = MAX_EVENT_BYTES
 
 
 def joined_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -45,8 +55,8 @@ def is_event_stream(content_type: str) -> bool:
 
 
 class ResponseRecorder:
-    """Keeps what a response delivers within the bounds: the body (capped), the SSE events as they
-    complete (capped), the time of the first byte, and why reading stopped early, if it did.
+    """Keeps what a response delivers within the bounds: the body (decoded, capped), the SSE events as
+    they complete (capped), the time of the first byte, and why reading stopped early, if it did.
 
     Used by the suite's own requests and by `conformance proxy` for the traffic it relays.
     """
@@ -55,26 +65,31 @@ class ResponseRecorder:
         self.response = response
         self.limits = limits
         self.body = bytearray()
+        self.decoder = BodyDecoder(response.headers.get("content-encoding", ""), limits.max_body_bytes)
+        # A body that cannot be decoded is not read at all.
+        response.truncated = self.decoder.problem
         self.parser: SSEParser | None = None
         if is_event_stream(response.headers.get("content-type", "")):
             response.events = []
-            self.parser = SSEParser()
+            self.parser = SSEParser(limits.max_event_bytes)
 
     def take(self, chunk: bytes, now: float) -> bool:
-        """Keep a chunk received `now` seconds after the request; False once a bound is hit (stop reading)."""
+        """Keep a chunk as received (still encoded) `now` seconds after the request; False once a bound
+        is hit or the body cannot be decoded (stop reading)."""
         response = self.response
         if response.first_byte is None:
             response.first_byte = now
-        room = self.limits.max_body_bytes - len(self.body)
-        if len(chunk) > room:
-            response.truncated = f"the body exceeded {self.limits.max_body_bytes} bytes"
-            chunk = chunk[:room]
-        self.body.extend(chunk)
+        if response.truncated is not None:
+            return False
+        data = self.decoder.decode(chunk)
+        self.body.extend(data)
+        response.truncated = self.decoder.stopped
         if self.parser is not None and response.events is not None:
-            response.events.extend(self.parser.feed(chunk, now))
+            response.events.extend(self.parser.feed(data, now))
             if len(response.events) > self.limits.max_events:
                 del response.events[self.limits.max_events :]
                 response.truncated = f"the stream exceeded {self.limits.max_events} events"
+            response.truncated = response.truncated or self.parser.stopped
         return response.truncated is None
 
     def finish(self, elapsed: float) -> Response:
@@ -108,7 +123,12 @@ class Transport:
         self.limits = limits or Limits()
         self.redactor = redactor or Redactor()
         timeout = httpx.Timeout(self.limits.max_silence, connect=self.limits.connect_timeout)
-        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
+        self._client = httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            headers={"accept-encoding": ACCEPT_ENCODING},
+        )
 
     async def __aenter__(self) -> Transport:
         return self
@@ -146,12 +166,11 @@ class Transport:
             exchange.error = f"connection failed: {exc or type(exc).__name__}"
         except httpx.ConnectTimeout:
             exchange.error = f"connection timed out after {self.limits.connect_timeout:g} s"
-        except httpx.HTTPError as exc:
-            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except Exception as exc:  # nothing the endpoint sends may raise out of here, whatever it breaks
             if progress.response is None:
-                exchange.error = f"transport error: {detail}"
+                exchange.error = f"transport error: {describe_failure(exc, reading=False)}"
             else:
-                progress.response.truncated = f"the connection broke while reading: {detail}"
+                progress.response.truncated = progress.response.truncated or describe_failure(exc, reading=True)
         if progress.recorder is not None:
             exchange.response = progress.recorder.finish(time.monotonic() - started)
         return self.redactor.exchange(exchange)
@@ -161,6 +180,44 @@ class Transport:
             headers = joined_headers(r.headers.multi_items())
             recorder = ResponseRecorder(Response(status=r.status_code, headers=headers), self.limits)
             progress.recorder = recorder
-            async for chunk in r.aiter_bytes():
+            async for chunk in r.aiter_raw():
                 if not recorder.take(chunk, time.monotonic() - started):
                     return
+
+
+def describe_failure(exc: BaseException, reading: bool) -> str:
+    """What went wrong on the wire, in one sentence; `reading`: the response head had arrived."""
+    when = "while reading the body" if reading else "before the response"
+    text = str(exc)
+    if isinstance(exc, (httpx.LocalProtocolError, httpx.UnsupportedProtocol)):
+        return f"the request could not be sent: {text or type(exc).__name__}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        if text.startswith("illegal status line"):
+            line = text.partition(": ")[2].removeprefix("bytearray(").removesuffix(")")
+            return f"the target's answer is not HTTP: malformed status line {line}"
+        if text.startswith("Server disconnected without sending a response"):
+            return "the target closed the connection without answering"
+        if "without sending complete message body" in text:
+            return f"the target closed the connection before the body was complete ({text.rpartition('(')[2]}"
+        return f"the target's answer is not valid HTTP: {text}"
+    if _was_reset(exc):
+        return f"the target reset the connection {when}"
+    detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if isinstance(exc, httpx.HTTPError):
+        return f"the connection broke {when}: {detail}"
+    return f"reading stopped on an unexpected error {when}: {detail}"
+
+
+def _was_reset(exc: BaseException) -> bool:
+    """Whether a connection reset (ECONNRESET, EPIPE) is behind an exception, however deeply wrapped."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if (
+            isinstance(seen, (ConnectionResetError, BrokenPipeError))
+            or getattr(seen, "errno", None) == errno.ECONNRESET
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

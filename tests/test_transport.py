@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import secrets
+import socket
+import struct
+import zlib
 
+import pytest
+
+from conformance.checks import run_checks
 from conformance.model import Request
 from conformance.redact import REDACTED, Redactor
+from conformance.sse import SSEParser
 from conformance.transport import Limits, Transport
 from tests.hostile import head, hostile_server
 
@@ -155,3 +164,169 @@ def test_short_secrets_do_not_mangle_text() -> None:
     redactor = Redactor(["k"])
     assert redactor.text("max_tokens") == "max_tokens"
     assert redactor.headers({"x-api-key": "k"}) == {"x-api-key": REDACTED}
+
+
+def gzip_bomb(size: int) -> bytes:
+    compressor = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    block = bytes(1024 * 1024)
+    return b"".join(compressor.compress(block) for _ in range(size // len(block))) + compressor.flush()
+
+
+def test_a_gzip_stream_is_decoded_here() -> None:
+    stream = b'event: ping\ndata: {"type": "ping"}\n\n' * 3
+
+    async def write(w):
+        w.write(head(extra="content-encoding: gzip\r\n") + gzip.compress(stream))
+
+    response = send(write).response
+    assert [e.type for e in response.events] == ["ping"] * 3
+    assert response.text == stream.decode()
+    assert response.headers["content-encoding"] == "gzip" and response.truncated is None
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["gzip", "gzip-gzip"])
+def test_a_gzip_bomb_is_cut_at_max_body_bytes(nested: bool) -> None:
+    body = gzip_bomb(200 * 1024 * 1024)
+    body = gzip.compress(body) if nested else body
+    encoding = "gzip, gzip" if nested else "gzip"
+
+    async def write(w):
+        w.write(head(200, "application/json", f"content-encoding: {encoding}\r\n") + body)
+
+    response = send(write, Limits(timeout=10, max_silence=2, max_body_bytes=100_000)).response
+    assert len(response.text) == 100_000
+    assert response.truncated == "the decompressed body exceeded 100000 bytes"
+
+
+def test_an_unknown_encoding_is_a_truncation_not_a_guess() -> None:
+    async def write(w):
+        w.write(head(200, "application/json", "content-encoding: snappy\r\n") + b"\x00\x01\x02")
+
+    exchange = send(write)
+    assert exchange.response.text == "" and exchange.response.json is None
+    assert exchange.response.truncated == (
+        "the body has the unknown content-encoding 'snappy', which cannot be decoded"
+    )
+    (message,) = [f.message for f in run_checks(exchange, ["schema.message"])]
+    assert message.endswith("which cannot be decoded), so it could not be judged as JSON")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"n": ' + b"9" * 4000 + b"}", b'{"n": NaN}'],
+    ids=["deep", "long-integer", "nan"],
+)
+def test_json_bodies_beyond_the_bounds_are_not_json_not_a_crash(body: bytes) -> None:
+    async def write(w):
+        w.write(head(200, "application/json") + body)
+
+    exchange = send(write)
+    assert exchange.error is None
+    assert exchange.response.json is None and exchange.response.text == body.decode()
+    json.dumps(exchange.to_dict())
+
+
+def test_a_retry_field_of_non_ascii_digits_does_not_break_a_stream() -> None:
+    async def write(w):
+        w.write(head() + 'retry: ²\ndata: {"type": "ping"}\n\n'.encode())
+
+    response = send(write).response
+    assert [(e.type, e.retry) for e in response.events] == [("ping", None)]
+
+
+def test_an_overlong_sse_line_stops_reading() -> None:
+    async def write(w):
+        w.write(head() + b'data: {"type": "ping"}\n\n')
+        while True:
+            w.write(b"x" * 65_536)
+            await w.drain()
+
+    response = send(write, Limits(timeout=10, max_silence=2, max_event_bytes=100_000)).response
+    assert [e.type for e in response.events] == ["ping"]
+    assert response.truncated == "an SSE line exceeded 100000 bytes"
+
+
+@pytest.mark.parametrize("answer", [b"garbage here\r\n\r\n", b"HTTP/1.1 abc OK\r\n\r\n"])
+def test_an_answer_that_is_not_http_is_named_so(answer: bytes) -> None:
+    async def write(w):
+        w.write(answer)
+
+    exchange = send(write)
+    assert exchange.response is None
+    assert exchange.error.startswith("transport error: the target's answer is not HTTP: malformed status line b'")
+
+
+def reset(writer) -> None:
+    """Close the connection with a TCP reset instead of a FIN."""
+    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+def test_a_reset_before_the_response_is_named_so() -> None:
+    async def write(w):
+        reset(w)
+
+    exchange = send(write)
+    assert exchange.error == "transport error: the target reset the connection before the response"
+
+
+def test_a_reset_while_reading_keeps_what_arrived() -> None:
+    async def write(w):
+        w.write(head() + b'event: ping\ndata: {"type": "ping"}\n\n')
+        await w.drain()
+        await asyncio.sleep(0.2)
+        reset(w)
+
+    response = send(write).response
+    assert [e.type for e in response.events] == ["ping"]
+    assert response.truncated == "the target reset the connection while reading the body"
+
+
+def test_a_body_shorter_than_its_length_is_named_so() -> None:
+    async def write(w):
+        w.write(head(200, "application/json", "content-length: 100\r\n") + b'{"type": ')
+
+    exchange = send(write)
+    assert exchange.response.text == '{"type": '
+    assert exchange.response.truncated == (
+        "the target closed the connection before the body was complete (received 9 bytes, expected 100)"
+    )
+    (message,) = [f.message for f in run_checks(exchange, ["schema.message"])]
+    assert message.startswith("the HTTP 200 body was cut at 9 bytes (the target closed")
+    assert message.endswith("so it could not be judged as JSON")
+
+
+def test_a_body_cut_by_the_suite_is_not_called_not_json() -> None:
+    async def write(w):
+        w.write(head(400, "application/json") + b'{"type": "error", "error": {"message": "' + b"x" * 20_000)
+
+    exchange = send(write, Limits(timeout=10, max_silence=2, max_body_bytes=10_000))
+    messages = [f.message for f in run_checks(exchange, ["errors.envelope"])]
+    assert messages == [
+        "the HTTP 400 body was cut at 10000 bytes (the body exceeded 10000 bytes), so it could not be judged as JSON"
+    ]
+
+
+def test_an_unexpected_failure_while_reading_keeps_what_arrived(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(self, chunk: bytes, t: float = 0.0) -> list:
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(SSEParser, "feed", explode)
+
+    async def write(w):
+        w.write(head() + b'data: {"type": "ping"}\n\n')
+
+    exchange = send(write)
+    assert exchange.error is None
+    assert exchange.response.truncated == (
+        "reading stopped on an unexpected error while reading the body: MemoryError: no room"
+    )
+
+
+def test_redirects_are_recorded_not_followed() -> None:
+    async def write(w):
+        w.write(head(307, "application/json", "location: http://127.0.0.1:9/v1/messages\r\n") + b"{}")
+
+    exchange = send(write)
+    assert exchange.error is None
+    assert exchange.response.status == 307 and exchange.response.headers["location"].endswith(":9/v1/messages")

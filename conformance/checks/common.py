@@ -85,6 +85,15 @@ def json_body(exchange: Exchange) -> Any:
     return exchange.response.json
 
 
+def unjudged_body(res: Response) -> str | None:
+    """Why a body that is not JSON cannot be judged as JSON: the suite did not read it whole (a bound,
+    the timeout, an encoding it cannot undo, a broken connection); None when it was read whole."""
+    if res.json is not None or not res.truncated:
+        return None
+    size = len(res.text.encode("utf-8", "surrogatepass"))
+    return f"the HTTP {res.status} body was cut at {size} bytes ({res.truncated}), so it could not be judged as JSON"
+
+
 def header(res: Response, name: str) -> str | None:
     """A response header by name, whatever the case of the stored name."""
     wanted = name.lower()

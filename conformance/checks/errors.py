@@ -19,6 +19,7 @@ from conformance.checks.common import (
     response,
     short,
     stream_events,
+    unjudged_body,
 )
 from conformance.model import Exchange, Finding, Severity
 
@@ -83,7 +84,7 @@ def envelope(exchange: Exchange) -> list[Finding]:
     res = response(exchange)
     body = json_body(exchange)
     if body is None:
-        problem = f"the HTTP {res.status} error body is not JSON: {short(res.text)}"
+        problem = unjudged_body(res) or f"the HTTP {res.status} error body is not JSON: {short(res.text)}"
     else:
         problem = _shape_problem(body)
     if problem is not None:

@@ -25,6 +25,7 @@ from conformance.checks.common import (
     short,
     stream_events,
     succeeded,
+    unjudged_body,
 )
 from conformance.model import Exchange, Finding, Severity
 
@@ -36,7 +37,7 @@ def _body_findings(name: str, schema_name: str, exchange: Exchange) -> list[Find
         return [
             Finding(
                 check=name,
-                message=f"the HTTP {res.status} body is not JSON: {short(res.text)}",
+                message=unjudged_body(res) or f"the HTTP {res.status} body is not JSON: {short(res.text)}",
                 spec_ref=contract.schema_clause(schema_name),
             )
         ]
