@@ -2,25 +2,20 @@
 
 The relay only appends bytes to a Capture (bounded: past the limit it counts what it drops), so
 relaying costs no parsing. Turning a Capture into an Exchange happens later, off the relay's
-path: the response body is decoded (gzip, deflate; br and zstd when their Python modules are
-installed) in a copy of our own, fed through the same bounded recorder and SSE parser the suite
-uses for its own requests, and redacted with the same Redactor.
+path: the response body is fed through the same bounded recorder, Content-Encoding decoder and
+SSE parser the suite uses for its own requests, and redacted with the same Redactor.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
-import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.decoding import decode_body
 from conformance.model import Exchange, Request, Response
 from conformance.redact import Redactor, credential
+from conformance.sse import parse_json_payload
 from conformance.transport import Limits, ResponseRecorder, joined_headers
-
-Decompress = Callable[[bytes, int], bytes]
 
 
 @dataclass
@@ -90,14 +85,10 @@ def to_exchange(capture: Capture, limits: Limits, redactor: Redactor) -> Recorde
         return recorded
     headers = joined_headers(capture.response_headers)
     recorder = ResponseRecorder(Response(status=capture.status, headers=headers), limits)
-    decompress, problem = decoder(headers.get("content-encoding", ""))
-    if decompress is None:
-        recorded.undecodable = problem
-    else:
-        for t, chunk in capture.chunks:
-            room = max(limits.max_body_bytes - len(recorder.body), 0) + 1
-            if not recorder.take(decompress(chunk, room), t):
-                break
+    recorded.undecodable = recorder.decoder.problem
+    for t, chunk in capture.chunks:
+        if not recorder.take(chunk, t):
+            break
     response = recorder.finish(capture.elapsed)
     if capture.response_size > capture.response_recorded:
         response.truncated = response.truncated or f"the recorded copy was capped at {capture.limit} bytes"
@@ -114,67 +105,13 @@ def to_exchange(capture: Capture, limits: Limits, redactor: Redactor) -> Recorde
 
 def _request(capture: Capture) -> Request:
     headers = joined_headers(capture.request_headers)
-    raw = bytes(capture.request_body)
-    decompress, _ = decoder(headers.get("content-encoding", ""))
-    if decompress is not None and raw:
-        raw = decompress(raw, capture.limit + 1)
+    raw, _ = decode_body(bytes(capture.request_body), headers.get("content-encoding", ""), capture.limit + 1)
     body: Any = None
     raw_body: str | None = None
     if raw and capture.request_size <= capture.limit:
-        try:
-            body = json.loads(raw)
-        except ValueError:
+        body, problem = parse_json_payload(raw)
+        if problem is not None:
             raw_body = raw.decode("utf-8", errors="replace")
     elif raw:
         raw_body = raw.decode("utf-8", errors="replace")
     return Request(method=capture.method, url=capture.url, headers=headers, body=body, raw_body=raw_body)
-
-
-def decoder(content_encoding: str) -> tuple[Decompress | None, str | None]:
-    """A streaming decoder for a Content-Encoding list, or (None, why) when one cannot be decoded here.
-
-    The decoder takes a chunk and the most bytes to return (a small compressed body may expand
-    enormously; what is past the recording limit is not wanted anyway).
-    """
-    steps: list[Decompress] = []
-    for name in reversed([part.strip().lower() for part in content_encoding.split(",") if part.strip()]):
-        if name == "identity":
-            continue
-        step = _step(name)
-        if step is None:
-            return None, f"the body is {name}-encoded, which this installation cannot decode"
-        steps.append(step)
-
-    def decompress(chunk: bytes, limit: int) -> bytes:
-        for step in steps:
-            chunk = step(chunk, limit)
-        return chunk
-
-    return decompress, None
-
-
-def _step(name: str) -> Decompress | None:
-    if name in ("gzip", "x-gzip", "deflate"):
-        # gzip: a gzip header; deflate: zlib-wrapped as the standard says (32 + 15 detects either).
-        state = zlib.decompressobj(32 + zlib.MAX_WBITS)
-        return lambda chunk, limit: state.decompress(chunk, limit)
-    if name == "br":
-        brotli = _optional("brotli")
-        if brotli is None:
-            return None
-        state = brotli.Decompressor()
-        return lambda chunk, limit: state.process(chunk)[:limit]
-    if name == "zstd":
-        zstandard = _optional("zstandard")
-        if zstandard is None:
-            return None
-        state = zstandard.ZstdDecompressor().decompressobj()
-        return lambda chunk, limit: state.decompress(chunk)[:limit]
-    return None
-
-
-def _optional(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
