@@ -74,6 +74,7 @@ CAPABILITIES: dict[str, str] = {
     "effort": "output_config.effort",
     "count_tokens": "POST /v1/messages/count_tokens",
     "server-tools": "versioned server tools such as web_search_20250305",
+    "programmatic-tools": "client tools called from code execution (allowed_callers, a caller on tool_use)",
 }
 # Expectations that only a model that does what the prompt says can meet. A case using one must
 # require a capability that makes the answer predictable (ANSWER_CAPABILITIES), so that a target

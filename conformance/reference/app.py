@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conformance.reference import ids
+from conformance.reference import ids, programmatic
 from conformance.reference.errors import APIError, error_body, error_response, invalid_request
 from conformance.reference.responses import ORGANIZATION_ID, build_message, rate_limit_headers
 from conformance.reference.scripted import Directives, read_directives, read_prompt, respond
@@ -94,8 +94,8 @@ class _Service:
         if failure:
             raise APIError.of_type(failure)
         turn = respond(params, prompt)
-        message = build_message(params, turn, count_input(params))
-        headers = rate_limit_headers(message["usage"]["input_tokens"], turn.output_tokens)
+        message = programmatic.answer(params, prompt, turn) or build_message(params, turn, count_input(params))
+        headers = rate_limit_headers(message["usage"]["input_tokens"], message["usage"]["output_tokens"])
         if not streaming:
             return _json_answer(message, headers, request.headers)
         return _event_stream(message, directives, request.state.request_id, headers)

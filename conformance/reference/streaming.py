@@ -5,7 +5,10 @@ content_block_start (the block emptied), its deltas and content_block_stop, then
 (stop fields and cumulative usage) and message_stop. A ping follows the first
 content_block_start, where the real API sends it. Text streams its citations first (one
 citations_delta each) and then a few words per delta, tool input as slices of its JSON, thinking
-as thinking_delta chunks and one signature_delta at the end.
+as thinking_delta chunks and one signature_delta at the end. As the API streams programmatic tool
+calling (conformance.reference.programmatic), a tool call made by code arrives whole in its
+content_block_start, and a message of such calls only is complete in message_start, followed
+directly by message_stop.
 
 The sequence may also hold numbers: seconds to wait before sending what follows (the app sleeps),
 which is how a quiet stretch with keepalive pings is played.
@@ -17,6 +20,8 @@ import json
 import re
 from collections.abc import Iterator
 from typing import Any
+
+from conformance.reference import programmatic
 
 PING: dict[str, Any] = {"type": "ping"}
 WORDS_PER_DELTA = 3
@@ -43,6 +48,10 @@ def message_events(
     `delay` seconds of quiet follow message_start, with a ping every PING_INTERVAL (as the API
     pings while the model works); `unknown_event` adds UNKNOWN_EVENT after message_start.
     """
+    if programmatic.arrives_whole(message):
+        yield {"type": "message_start", "message": message}
+        yield {"type": "message_stop"}
+        return
     yield message_start(message)
     if unknown_event:
         yield UNKNOWN_EVENT
@@ -112,7 +121,7 @@ def _started(block: dict[str, Any]) -> dict[str, Any]:
         return {**block, "text": "", **({"citations": []} if block.get("citations") else {})}
     if kind == "thinking":
         return {**block, "thinking": "", "signature": ""}
-    if kind == "tool_use":
+    if kind in ("tool_use", "server_tool_use") and not programmatic.called_from_code(block):
         return {**block, "input": {}}
     return block
 
@@ -128,7 +137,7 @@ def _deltas(block: dict[str, Any]) -> Iterator[dict[str, Any]]:
         for piece in word_chunks(block["thinking"]):
             yield {"type": "thinking_delta", "thinking": piece}
         yield {"type": "signature_delta", "signature": block["signature"]}
-    elif kind == "tool_use":
+    elif kind in ("tool_use", "server_tool_use") and not programmatic.called_from_code(block):
         text = json.dumps(block["input"], ensure_ascii=False)
         for start in range(0, len(text), JSON_CHARS_PER_DELTA):
             yield {"type": "input_json_delta", "partial_json": text[start : start + JSON_CHARS_PER_DELTA]}
