@@ -8,6 +8,7 @@ import json
 import os
 import re
 import secrets
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +17,8 @@ import httpx
 import pytest
 
 from conformance.clients import __main__ as clients_main
-from conformance.clients import install
-from conformance.clients.job import InstalledClient
+from conformance.clients import install, job
+from conformance.clients.job import InstalledClient, ReferenceProcess, run_client, run_scenario
 from conformance.clients.judging import (
     UNTAGGED,
     ClientRun,
@@ -40,8 +41,16 @@ from conformance.clients.scenarios import (
     scenarios_of,
 )
 from conformance.clients.table import HEADER, problem_lines, table_lines
-from conformance.clients.versions import CLAUDE_CODE, CLIENTS, PYTHON_SDK, TYPESCRIPT_SDK, parse_latest
+from conformance.clients.versions import (
+    CLAUDE_CODE,
+    CLIENTS,
+    PYTHON_SDK,
+    TYPESCRIPT_SDK,
+    parse_latest,
+    resolve_versions,
+)
 from conformance.model import RunReport
+from conformance.redact import REDACTED
 from conformance.reference import create_app
 from tests.broken_variants import DropBlockStop
 from tests.proxying import upstream_and_proxy
@@ -274,6 +283,55 @@ def test_an_unknown_client_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
         clients_main.main(["--client", "no-such-client"])
     assert exited.value.code == 2
     assert "invalid choice: 'no-such-client'" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the job's processes, no network
+
+
+def test_pinned_versions_need_no_registry() -> None:
+    assert resolve_versions(list(CLIENTS.values()), latest=False) == {
+        name: client.pinned for name, client in CLIENTS.items()
+    }
+
+
+def test_the_python_sdk_through_a_real_proxy_into_a_real_reference_server_passes(tmp_path: Path) -> None:
+    """The job's own processes (`conformance serve`, `conformance proxy`) and the SDK script, run with
+    the project's `anthropic` in place of the pinned one."""
+    installed = InstalledClient(PYTHON_SDK, "project", (sys.executable, str(SCRIPTS / "sdk_python.py")))
+    with ReferenceProcess(KEY, tmp_path / "serve.log") as reference:
+        outcomes = run_client(installed, reference.base_url, KEY, tmp_path)
+    assert [(o.scenario.name, o.problems) for o in outcomes] == [(name, []) for name in SDK_SCENARIOS]
+    assert [o.exchanges for o in outcomes] == [1, 1, 2, 2, 1]
+    for written in (tmp_path / PYTHON_SDK.name).iterdir():
+        assert KEY not in written.read_text(errors="replace"), written
+
+
+def python_client(code: str) -> InstalledClient:
+    """A stand-in client: Python running `code` (the scenario's arguments follow, unread)."""
+    return InstalledClient(PYTHON_SDK, "0", (sys.executable, "-c", code))
+
+
+def test_a_client_that_prints_the_key_has_it_redacted_from_its_log(tmp_path: Path) -> None:
+    code = "import os; print('my key is', os.environ['ANTHROPIC_API_KEY'])"
+    run = run_scenario(python_client(code), scenario("create"), "http://127.0.0.1:9", KEY, tmp_path)
+    assert run.returncode == 0 and KEY not in run.output
+    assert (tmp_path / "create-claude-haiku-4-5.log").read_text() == f"my key is {REDACTED}\n"
+
+
+def test_a_client_runs_in_a_throwaway_home_and_working_directory_with_its_tag(tmp_path: Path) -> None:
+    code = (
+        "import os, pathlib; print(os.environ['HOME'] != os.getcwd(), pathlib.Path('notes.txt').exists(),"
+        " os.environ['ANTHROPIC_CUSTOM_HEADERS'], os.environ['CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC'])"
+    )
+    run = run_scenario(python_client(code), scenario("tools"), "http://127.0.0.1:9", KEY, tmp_path)
+    assert run.output == f"True True {TAG_HEADER}: {scenario('tools').tag} 1\n"
+
+
+def test_a_client_that_hangs_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(job, "CLIENT_TIMEOUT", 1.0)
+    run = run_scenario(python_client("import time; time.sleep(120)"), scenario("create"), "x", KEY, tmp_path)
+    assert run.returncode is None
+    assert script_problems(run) == ["the script did not finish within 1 s"]
 
 
 # --------------------------------------------------------------------------- the whole job, opt-in
