@@ -90,7 +90,7 @@ class Proxied:
 @contextmanager
 def proxied(upstream: str, out: Path, limits: Limits | None = None, provider: str = "anthropic") -> Iterator[Proxied]:
     """A proxy to `upstream` writing to `out`, stopped (and its session closed) on exit."""
-    session = ProxySession(upstream, out, provider=provider, limits=limits, flush_interval=0.2)
+    session = ProxySession(upstream, out, provider=provider, limits=limits)
     with ProxyServer(upstream, session) as proxy:
         yield Proxied(proxy)
 

@@ -3,7 +3,10 @@
 Each distinct request a client sent (a retry of the same request counts once) becomes one case
 that sends it again, byte for byte in structure: method, path and query, headers, body. What is
 never written: credentials (x-api-key, Authorization and the like: the case sends the target's
-own, `auth: true`), connection headers, and the model name unless asked (`$model`, the target's).
+own, `auth: true`), any other header whose name looks like a credential (conformance.redact's
+rule, unless the user marks it public: left out, and named in a comment at the top of the file), a
+credential's value wherever else it appears, connection headers, and the model name unless asked
+(`$model`, the target's).
 With `shorten`, every text longer than that many characters becomes a `{$text: {bytes: N}}`
 filler of the same size: the request keeps its size and structure, not its words.
 
@@ -27,7 +30,7 @@ from conformance.cases import MODEL_PLACEHOLDER, TEXT_KEY
 from conformance.cassette import CassetteError, load_cassette
 from conformance.model import Exchange
 from conformance.proxy.relay import HOP_BY_HOP
-from conformance.redact import REDACTED, SECRET_HEADERS
+from conformance.redact import REDACTED, SECRET_HEADERS, Redactor, credential, secret_header
 
 # Headers that describe one connection or one body, not what the client asks for.
 DROPPED_HEADERS = frozenset({"host", "content-length", *(name.decode() for name in HOP_BY_HOP)})
@@ -48,6 +51,16 @@ class Options:
     tier: str = "provider"
     shorten: int | None = None
     keep_model: bool = False
+    # Lower-case names of headers that look like credentials but are not (--public-header).
+    public_headers: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class CapturedCase:
+    """A case (docs/cases.md, as a dict) and the secret-looking headers left out of its request."""
+
+    case: dict[str, Any]
+    left_out: tuple[str, ...] = ()
 
 
 def recorded_exchanges(location: Path) -> tuple[str, list[Exchange]]:
@@ -59,40 +72,56 @@ def recorded_exchanges(location: Path) -> tuple[str, list[Exchange]]:
     return cassette.target.base_url, [exchange for case in cassette.cases for exchange in case.exchanges]
 
 
-def build_cases(exchanges: Iterable[Exchange], base_url: str | None, options: Options) -> list[dict[str, Any]]:
+def build_cases(exchanges: Iterable[Exchange], base_url: str | None, options: Options) -> list[CapturedCase]:
     """One case per distinct Messages API request (first occurrence first)."""
-    cases: list[dict[str, Any]] = []
+    exchanges = list(exchanges)
+    # A cassette written before its headers were redacted may still hold the values: never let one through.
+    redactor = Redactor(
+        [
+            secret
+            for exchange in exchanges
+            for name, value in exchange.request.headers.items()
+            if (secret := credential(name, value, options.public_headers))
+        ],
+        public_headers=options.public_headers,
+    )
+    cases: list[CapturedCase] = []
     seen: set[str] = set()
     for exchange in exchanges:
         endpoint = _endpoint(exchange.request.url, base_url)
         if endpoint is None:
             continue
-        request = _request(exchange, endpoint, options)
+        request, left_out = _request(exchange, redactor.text(endpoint), options, redactor)
         key = json.dumps(request, sort_keys=True)
         if key in seen:
             continue
         seen.add(key)
         body = exchange.request.body if isinstance(exchange.request.body, dict) else {}
         number = len(cases) + 1
-        cases.append(
-            {
-                "id": f"{options.feature}.{number:02d}",
-                "title": _title(exchange.request.method, endpoint, body),
-                "spec": ENDPOINT_CLAUSES[_path(endpoint)],
-                "requires": sorted(requirements(body, endpoint)),
-                "request": request,
-                "expect": {"status": 200, **({"stream": True} if body.get("stream") is True else {})},
-            }
-        )
+        case = {
+            "id": f"{options.feature}.{number:02d}",
+            "title": _title(exchange.request.method, endpoint, body),
+            "spec": ENDPOINT_CLAUSES[_path(endpoint)],
+            "requires": sorted(requirements(body, endpoint)),
+            "request": request,
+            "expect": {"status": 200, **({"stream": True} if body.get("stream") is True else {})},
+        }
+        cases.append(CapturedCase(case, left_out))
     return cases
 
 
-def write_cases(cases: list[dict[str, Any]], path: Path, options: Options, source: str) -> Path:
-    document = {"feature": options.feature, "tier": options.tier, "cases": cases}
+def write_cases(cases: list[CapturedCase], path: Path, options: Options, source: str) -> Path:
+    document = {"feature": options.feature, "tier": options.tier, "cases": [captured.case for captured in cases]}
     header = (
         f"# Requests recorded by `conformance proxy` ({source}), written by `conformance cases from-capture`.\n"
         "# Credentials are never stored: each case sends the target's own. See docs/proxy.md.\n"
     )
+    for captured in cases:
+        if captured.left_out:
+            header += (
+                f"# {captured.case['id']}: left out {', '.join(captured.left_out)} (a credential by its name or "
+                "value; --public-header NAME keeps a header that is not one).\n"
+            )
     text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(header + text, encoding="utf-8")
@@ -152,29 +181,37 @@ def _path(endpoint: str) -> str:
     return reverse.get(endpoint, endpoint.split("?", 1)[0])
 
 
-def _request(exchange: Exchange, endpoint: str, options: Options) -> dict[str, Any]:
+def _request(
+    exchange: Exchange, endpoint: str, options: Options, redactor: Redactor
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The case's request, and the secret-looking headers left out of it (other than the key itself)."""
     recorded = exchange.request
+    secret = {
+        name
+        for name, value in recorded.headers.items()
+        if secret_header(name, options.public_headers) or REDACTED in redactor.text(value)
+    }
     headers = {
         name: value
         for name, value in sorted(recorded.headers.items())
-        if name.lower() not in DROPPED_HEADERS and name.lower() not in SECRET_HEADERS and REDACTED not in value
+        if name.lower() not in DROPPED_HEADERS and name not in secret
     }
-    credentials = any(name.lower() in SECRET_HEADERS for name in recorded.headers)
+    left_out = tuple(sorted(name for name in secret if name.lower() not in SECRET_HEADERS))
     request: dict[str, Any] = {"endpoint": endpoint}
     if recorded.method != "POST":
         request["method"] = recorded.method
-    if not credentials:
+    if not secret:
         request["auth"] = False
     if headers:
         request["headers"] = headers
     if isinstance(recorded.body, dict):
-        body = dict(recorded.body)
+        body = redactor.json(recorded.body)
         if not options.keep_model and "model" in body:
             body["model"] = MODEL_PLACEHOLDER
         request["body"] = _shorten(body, options.shorten) if options.shorten else body
     elif recorded.raw_body is not None:
-        request["raw_body"] = recorded.raw_body
-    return request
+        request["raw_body"] = redactor.text(recorded.raw_body)
+    return request, left_out
 
 
 def _shorten(value: Any, limit: int, key: str = "") -> Any:

@@ -3,11 +3,16 @@ profile's documented deviations are marked, and the verdict is decided by confor
 
 A relayed exchange has no case and so no expectations: it gets the contract checks only. Requests
 outside the Messages API (a client's `HEAD /` probe, a model listing) are recorded, not judged.
+
+What the client itself saw go wrong is a failure of its own (`proxy.client-visible`), whatever the
+contract says of the answer: an error status (a 400 that is correct under the contract included),
+or a stream it could not have parsed (not SSE, cut, broken grammar). The user watching a client
+break must see it fail, not pass.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from conformance.cases import Case
@@ -21,6 +26,10 @@ if TYPE_CHECKING:
 
 UPSTREAM_CHECK = "proxy.upstream"
 RECORDING_CHECK = "proxy.recording"
+CLIENT_VISIBLE_CHECK = "proxy.client-visible"
+JUDGE_CHECK = "proxy.judge"
+# How much of an upstream's error message a client-visible finding quotes.
+QUOTED_CHARS = 300
 # What can still be judged of a response whose body could not be decoded.
 HEADER_CHECKS = ("headers.request-id", "headers.content-type")
 NOT_JUDGED = "not a Messages API request: relayed and recorded, not judged"
@@ -47,14 +56,13 @@ def judge_recorded(number: int, recorded: Recorded, profile: ProviderProfile | N
     """The verdict on one relayed exchange, as the result of a case named `proxy.NNNN`."""
     exchange = recorded.exchange
     kind = endpoint(exchange)
-    case = Case(
-        id=exchange_id(number), feature=kind or "other", spec="", tier="core", steps=(), title=describe(exchange)
-    )
+    case = _case(number, exchange)
     notes = [Finding(RECORDING_CHECK, note, severity=Severity.NOTE) for note in recorded.notes]
     duration = exchange.response.elapsed if exchange.response else 0.0
     if exchange.error:
-        finding = Finding(UPSTREAM_CHECK, f"{exchange.error}; the client was answered 502 by the proxy")
-        return case_result(case, Outcome.ERROR, exchange.error, findings=[finding, *notes], exchanges=[exchange])
+        upstream = Finding(UPSTREAM_CHECK, f"{exchange.error}; the client was answered 502 by the proxy")
+        seen = Finding(CLIENT_VISIBLE_CHECK, f"client saw HTTP 502: {exchange.error}")
+        return case_result(case, Outcome.ERROR, exchange.error, findings=[seen, upstream, *notes], exchanges=[exchange])
     if kind is None:
         return case_result(case, Outcome.SKIPPED, NOT_JUDGED, findings=notes, exchanges=[exchange], duration=duration)
     if recorded.undecodable:
@@ -64,6 +72,9 @@ def judge_recorded(number: int, recorded: Recorded, profile: ProviderProfile | N
     else:
         findings = run_checks(exchange)
     findings = apply_profile(findings, case, [exchange], profile) + notes
+    seen = client_visible(recorded, findings)
+    if seen is not None:
+        findings.insert(0, Finding(CLIENT_VISIBLE_CHECK, seen))
     outcome, reason = decide(case, findings, [exchange])
     input_tokens, output_tokens = usage_tokens([exchange])
     return case_result(
@@ -75,4 +86,53 @@ def judge_recorded(number: int, recorded: Recorded, profile: ProviderProfile | N
         duration=duration,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+    )
+
+
+def judge_failed(number: int, exchange: Exchange, error: BaseException) -> CaseResult:
+    """The result of an exchange the judge crashed on (`exchange` kept as plain text): an error in one sentence."""
+    reason = f"the judge failed on this exchange: {type(error).__name__}: {error}"
+    reason = reason if len(reason) <= QUOTED_CHARS else reason[:QUOTED_CHARS] + "..."
+    duration = exchange.response.elapsed if exchange.response else 0.0
+    findings = [Finding(JUDGE_CHECK, reason)]
+    return case_result(
+        _case(number, exchange), Outcome.ERROR, reason, findings=findings, exchanges=[exchange], duration=duration
+    )
+
+
+def client_visible(recorded: Recorded, findings: list[Finding]) -> str | None:
+    """What the client saw go wrong ("client saw HTTP 400: ..."), or None when it got a usable answer."""
+    exchange = recorded.exchange
+    response = exchange.response
+    if response is None:
+        return None
+    if response.status >= 400:
+        said = _error_message(response.json, response.text)
+        return f"client saw HTTP {response.status}" + (f": {said}" if said else "")
+    body = exchange.request.body
+    if not (isinstance(body, dict) and body.get("stream") is True and 200 <= response.status < 300):
+        return None
+    if response.events is None:
+        got = response.content_type or "no content type"
+        return f"client asked for a stream and got {got}, not an SSE stream"
+    if recorded.cut:
+        return f"client saw the stream cut: {recorded.cut}"
+    broken = next((f for f in findings if f.check == "stream.grammar" and f.severity is Severity.FAILURE), None)
+    if broken is not None and not recorded.capped:
+        return f"client got a stream it could not parse: {broken.message}"
+    return None
+
+
+def _error_message(body: Any, text: str) -> str:
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    said = message if isinstance(message, str) else text
+    said = " ".join(said.split())
+    return said if len(said) <= QUOTED_CHARS else said[:QUOTED_CHARS] + "..."
+
+
+def _case(number: int, exchange: Exchange) -> Case:
+    kind = endpoint(exchange)
+    return Case(
+        id=exchange_id(number), feature=kind or "other", spec="", tier="core", steps=(), title=describe(exchange)
     )

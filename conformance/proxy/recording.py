@@ -8,6 +8,7 @@ SSE parser the suite uses for its own requests, and redacted with the same Redac
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,12 +18,18 @@ from conformance.redact import Redactor, credential
 from conformance.sse import parse_json_payload
 from conformance.transport import Limits, ResponseRecorder, joined_headers
 
+# Arrival times kept per response: enough for every event of a long stream to keep its own.
+MAX_MARKS = 65_536
+
 
 @dataclass
 class Capture:
     """One relayed exchange as raw as it passed: headers as pairs, body bytes with arrival times.
 
     `limit` caps each recorded body; `request_size` and `response_size` count every byte relayed.
+    The response bytes are kept in one buffer with at most MAX_MARKS arrival times: past that, a
+    chunk joins the previous mark (`merged_marks` counts them), so that a body dripped byte by byte
+    costs no more than one sent whole.
     """
 
     method: str
@@ -33,14 +40,22 @@ class Capture:
     request_size: int = 0
     status: int | None = None
     response_headers: list[tuple[str, str]] = field(default_factory=list)
-    chunks: list[tuple[float, bytes]] = field(default_factory=list)
+    response_body: bytearray = field(default_factory=bytearray)
+    # (end offset in response_body, seconds since the request) of each chunk kept.
+    marks: list[tuple[int, float]] = field(default_factory=list)
+    merged_marks: int = 0
     response_size: int = 0
-    response_recorded: int = 0
     # The upstream could not be reached (no response at all).
     error: str | None = None
     # The response did not end normally (client gone, upstream broke).
     truncated: str | None = None
+    # The client went away before the response ended: what it did not get, it did not wait for.
+    client_left: bool = False
     elapsed: float = 0.0
+
+    @property
+    def response_recorded(self) -> int:
+        return len(self.response_body)
 
     def take_request(self, chunk: bytes) -> None:
         self.request_size += len(chunk)
@@ -50,15 +65,28 @@ class Capture:
 
     def take(self, chunk: bytes, t: float) -> None:
         self.response_size += len(chunk)
-        room = self.limit - self.response_recorded
-        if room > 0:
-            kept = chunk[:room]
-            self.chunks.append((t, kept))
-            self.response_recorded += len(kept)
+        room = self.limit - len(self.response_body)
+        if room <= 0 or not chunk:
+            return
+        self.response_body.extend(chunk[:room])
+        if len(self.marks) < MAX_MARKS:
+            self.marks.append((len(self.response_body), t))
+        else:
+            self.marks[-1] = (len(self.response_body), self.marks[-1][1])
+            self.merged_marks += 1
 
-    def credentials(self) -> list[str]:
-        """The secrets the client sent (API keys, bearer tokens), to be redacted everywhere."""
-        return [secret for name, value in self.request_headers if (secret := credential(name, value))]
+    def chunks(self) -> Iterator[tuple[float, bytes]]:
+        """The kept response bytes as (arrival time, bytes), one per mark."""
+        start = 0
+        view = memoryview(self.response_body)
+        for end, t in self.marks:
+            yield t, bytes(view[start:end])
+            start = end
+
+    def credentials(self, public: Collection[str] = ()) -> list[str]:
+        """The secrets the client sent (API keys, bearer tokens, credential-like headers), to be
+        redacted everywhere; `public` names headers the user declared not secret."""
+        return [secret for name, value in self.request_headers if (secret := credential(name, value, public))]
 
 
 @dataclass
@@ -70,6 +98,10 @@ class Recorded:
     undecodable: str | None = None
     # Facts about the recording itself (a body beyond the limit), for the report.
     notes: list[str] = field(default_factory=list)
+    # Part of the response is missing from the recorded copy (a recording bound), not from what the client got.
+    capped: bool = False
+    # The client received a cut response: the upstream broke the connection mid-answer.
+    cut: str | None = None
 
 
 def to_exchange(capture: Capture, limits: Limits, redactor: Redactor) -> Recorded:
@@ -86,11 +118,18 @@ def to_exchange(capture: Capture, limits: Limits, redactor: Redactor) -> Recorde
     headers = joined_headers(capture.response_headers)
     recorder = ResponseRecorder(Response(status=capture.status, headers=headers), limits)
     recorded.undecodable = recorder.decoder.problem
-    for t, chunk in capture.chunks:
+    for t, chunk in capture.chunks():
         if not recorder.take(chunk, t):
             break
     response = recorder.finish(capture.elapsed)
+    recorded.capped = response.truncated is not None
+    if capture.merged_marks:
+        recorded.notes.append(
+            f"{capture.merged_marks} chunks of the response arrived after the first {MAX_MARKS} and share their "
+            "arrival time"
+        )
     if capture.response_size > capture.response_recorded:
+        recorded.capped = True
         response.truncated = response.truncated or f"the recorded copy was capped at {capture.limit} bytes"
         recorded.notes.append(
             f"the response body ({capture.response_size} bytes) exceeded the recording limit of {capture.limit} bytes; "
@@ -98,9 +137,26 @@ def to_exchange(capture: Capture, limits: Limits, redactor: Redactor) -> Recorde
         )
     if capture.truncated:
         response.truncated = response.truncated or capture.truncated
+        recorded.cut = None if capture.client_left else capture.truncated
     recorded.exchange.response = response
     redactor.exchange(recorded.exchange)
     return recorded
+
+
+def raw_exchange(capture: Capture, redactor: Redactor) -> Exchange:
+    """The exchange as plain text, nothing parsed: what is kept of one that could not be judged or
+    stored as parsed JSON (nested too deep, NaN, numbers too long)."""
+    headers = joined_headers(capture.request_headers)
+    raw_body = bytes(capture.request_body).decode("utf-8", errors="replace") or None
+    exchange = Exchange(Request(method=capture.method, url=capture.url, headers=headers, raw_body=raw_body))
+    if capture.status is None:
+        exchange.error = capture.error or "no response"
+    else:
+        text = bytes(capture.response_body).decode("utf-8", errors="replace")
+        response = Response(status=capture.status, headers=joined_headers(capture.response_headers), text=text)
+        response.elapsed, response.truncated = capture.elapsed, capture.truncated
+        exchange.response = response
+    return redactor.exchange(exchange)
 
 
 def _request(capture: Capture) -> Request:

@@ -148,6 +148,7 @@ class Relay:
                 capture.take(chunk, time.monotonic() - started)
                 if disconnected.done():
                     capture.truncated = "the client disconnected before the response ended"
+                    capture.client_left = True
                     return
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -1,25 +1,35 @@
 """A proxy session: captures come in from the relay, are judged on a worker thread (never on the
-relay's path), shown live, and kept in OUT/ as a normal run's reports plus a cassette.
+relay's path), shown live, and kept in OUT/.
 
-OUT/report.json, junit.xml and report.html are rewritten at most every `flush_interval` seconds
-while exchanges arrive, and once more on close; OUT/cassette.json holds every exchange (redacted)
-for `conformance recheck OUT` and `conformance cases from-capture OUT`.
+While traffic flows, each judged exchange is appended to OUT/results.jsonl: one strict-JSON line,
+redacted and bounded, so that the cost of a long session does not grow with its length. The big
+files (report.json, junit.xml, report.html, cassette.json: every exchange, redacted, for
+`conformance recheck OUT` and `conformance cases from-capture OUT`) are written once on close, and
+whenever asked (`request_flush()`, which the proxy command calls on SIGUSR1, or every
+`flush_every` seconds when set).
+
+Nothing one exchange holds can stop the session: an exception while judging it makes that
+exchange an `error` and the worker goes on; a result that cannot be stored as strict JSON (nested
+too deep, NaN, numbers too long) is kept as plain text; a writer that fails does not keep the
+other files from being written.
 """
 
 from __future__ import annotations
 
+import json
 import queue
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from conformance import __version__
-from conformance.cassette import write_cassette
-from conformance.model import CaseResult, RunReport, TargetInfo
-from conformance.proxy.judging import judge_recorded
-from conformance.proxy.recording import Capture, to_exchange
+from conformance.cassette import CASSETTE_FILE, write_cassette
+from conformance.model import CaseResult, Finding, Outcome, RunReport, Severity, TargetInfo
+from conformance.proxy.judging import CLIENT_VISIBLE_CHECK, JUDGE_CHECK, RECORDING_CHECK, judge_failed, judge_recorded
+from conformance.proxy.recording import Capture, raw_exchange, to_exchange
 from conformance.redact import Redactor
 from conformance.report import write_reports
 from conformance.runner import now_iso
@@ -30,8 +40,40 @@ if TYPE_CHECKING:
     from conformance.specs.profiles import ProviderProfile
 
 DEFAULT_MAX_EXCHANGES = 2000
-DEFAULT_FLUSH_INTERVAL = 2.0
+RESULTS_FILE = "results.jsonl"
+# Bytes of captures waiting for the judge; past this the judge has fallen behind and an exchange
+# is relayed and counted, not judged.
+MAX_PENDING_BYTES = 256 * 1024 * 1024
+# Distinct model names named in the report's target.
+MAX_MODELS = 20
+# Bounds of one results.jsonl line.
+LINE_TEXT_CHARS = 1000
+LINE_FINDINGS = 20
 _STOP = object()
+_FLUSH = object()
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What a session saw, for its summary line and exit code."""
+
+    exchanges: int = 0
+    judged: int = 0
+    client_visible: int = 0
+    not_judged: int = 0
+    unrecorded: int = 0
+    behind: int = 0
+
+    def line(self) -> str:
+        """ "8 exchanges, 4 answered the client with an error, ...": the summary on stop."""
+        parts = [f"{self.exchanges} exchanges", f"{self.client_visible} answered the client with an error"]
+        if self.not_judged:
+            parts.append(f"{self.not_judged} could not be judged")
+        if self.behind:
+            parts.append(f"{self.behind} relayed but not judged (the judge fell behind)")
+        if self.unrecorded:
+            parts.append(f"{self.unrecorded} past --max-exchanges relayed, not recorded")
+        return ", ".join(parts)
 
 
 class ProxySession:
@@ -47,7 +89,9 @@ class ProxySession:
         limits: Limits | None = None,
         reporter: ConsoleReporter | None = None,
         max_exchanges: int = DEFAULT_MAX_EXCHANGES,
-        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        flush_every: float | None = None,
+        public_headers: frozenset[str] = frozenset(),
+        max_pending_bytes: int = MAX_PENDING_BYTES,
     ) -> None:
         self.upstream = upstream
         self.out = Path(out)
@@ -56,42 +100,77 @@ class ProxySession:
         self.limits = limits or Limits()
         self.reporter = reporter
         self.max_exchanges = max_exchanges
-        self.flush_interval = flush_interval
+        self.flush_every = flush_every
+        self.public_headers = frozenset(name.lower() for name in public_headers)
+        self.max_pending_bytes = max_pending_bytes
         self.started_at = now_iso()
-        # Relayed but not recorded, once max_exchanges were: counted for the summary.
-        self.unrecorded = 0
         self._accepted = 0
+        self._unrecorded = 0
+        self._behind = 0
+        self._pending_bytes = 0
         self._results: list[CaseResult] = []
         self._models: list[str] = []
-        self._secrets: set[str] = set()
+        self._planned_output_tokens = 0
+        # Every credential the client sent so far; exchanges are redacted with it before they are judged,
+        # and every file and console line again on the way out.
+        self.redactor = Redactor(public_headers=self.public_headers)
+        self._lines: IO[str] | None = None
         self._lock = threading.Lock()
         self._queue: queue.Queue[object] = queue.Queue()
         self._worker = threading.Thread(target=self._work, name="conformance-proxy-judge", daemon=True)
 
     def start(self) -> ProxySession:
         self.out.mkdir(parents=True, exist_ok=True)
+        self._lines = (self.out / RESULTS_FILE).open("w", encoding="utf-8")
         self._worker.start()
         return self
 
     def submit(self, capture: Capture) -> None:
-        """Queue a finished exchange for judging; past `max_exchanges` it is only counted."""
-        if self._accepted >= self.max_exchanges:
-            self.unrecorded += 1
-            return
-        self._accepted += 1
+        """Queue a finished exchange for judging; past `max_exchanges`, or while the judge is too far
+        behind, it is only counted."""
+        size = len(capture.request_body) + len(capture.response_body)
+        with self._lock:
+            if self._accepted >= self.max_exchanges:
+                self._unrecorded += 1
+                return
+            if self._pending_bytes + size > self.max_pending_bytes:
+                self._behind += 1
+                return
+            self._accepted += 1
+            self._pending_bytes += size
         self._queue.put(capture)
 
+    def request_flush(self) -> None:
+        """Write the report files as soon as the exchanges queued so far are judged (safe from a signal handler)."""
+        self._queue.put(_FLUSH)
+
     def close(self) -> tuple[RunReport, dict[str, Path]]:
-        """Judge what is still queued, write the reports a last time; the whole report and its files."""
+        """Judge what is still queued, write the report files; the whole report and the files written."""
         if self._worker.is_alive():
             self._queue.put(_STOP)
             self._worker.join()
+        if self._lines is not None:
+            self._lines.close()
+            self._lines = None
         return self.write()
 
     @property
     def results(self) -> list[CaseResult]:
         with self._lock:
             return list(self._results)
+
+    def tally(self) -> Tally:
+        results = self.results
+        with self._lock:
+            unrecorded, behind = self._unrecorded, self._behind
+        return Tally(
+            exchanges=len(results) + unrecorded + behind,
+            judged=sum(1 for result in results if result.outcome is not Outcome.SKIPPED),
+            client_visible=sum(1 for result in results if _has(result, CLIENT_VISIBLE_CHECK)),
+            not_judged=sum(1 for result in results if _has(result, JUDGE_CHECK)) + behind,
+            unrecorded=unrecorded,
+            behind=behind,
+        )
 
     def report(self) -> RunReport:
         results = self.results
@@ -102,44 +181,129 @@ class ProxySession:
             results=results,
             tool_version=__version__,
             planned_requests=len(results),
+            planned_max_output_tokens=self._planned_output_tokens,
         )
 
     def write(self) -> tuple[RunReport, dict[str, Path]]:
-        """Write OUT/report.json, junit.xml, report.html and cassette.json from what was judged so far."""
+        """Write report.json, junit.xml, report.html and cassette.json from what was judged so far.
+
+        A file that cannot be written is named on stderr; the others are written all the same.
+        """
         report = self.report()
-        paths = write_reports(report, self.out)
-        paths["cassette"] = write_cassette(report, [], self.out)
+        paths: dict[str, Path] = {}
+        try:
+            paths.update(write_reports(report, self.out, self.redactor))
+        except Exception as exc:  # a full disk, or a writer tripped by an exchange: the cassette still goes
+            self._cannot_write("report.json, junit.xml and report.html", exc)
+        try:
+            paths["cassette"] = write_cassette(report, [], self.out, self.redactor)
+        except Exception as exc:
+            self._cannot_write(CASSETTE_FILE, exc)
+        paths["results"] = self.out / RESULTS_FILE
         return report, paths
 
+    def _cannot_write(self, what: str, error: Exception) -> None:
+        print(f"conformance proxy: cannot write {what} in {self.out}: {type(error).__name__}: {error}", file=sys.stderr)
+
     def _work(self) -> None:
-        dirty = False
         last_write = time.monotonic()
+        dirty = False
         while True:
             try:
-                item = self._queue.get(timeout=self.flush_interval)
+                item = self._queue.get(timeout=self.flush_every)
             except queue.Empty:
                 item = None
             if item is _STOP:
                 return
-            if isinstance(item, Capture):
-                self._judge(item)
-                dirty = True
-            if dirty and time.monotonic() - last_write >= self.flush_interval:
-                try:
+            try:
+                if isinstance(item, Capture):
+                    self._take(item)
+                    dirty = True
+                due = self.flush_every is not None and dirty and time.monotonic() - last_write >= self.flush_every
+                if item is _FLUSH or due:
                     self.write()
-                except OSError as exc:  # a full disk must not stop the judging; close() tries again
-                    print(f"conformance proxy: cannot write the reports to {self.out}: {exc}", file=sys.stderr)
-                dirty, last_write = False, time.monotonic()
+                    dirty, last_write = False, time.monotonic()
+            except Exception as exc:  # the console or the disk failed us: say so, keep judging
+                print(f"conformance proxy: {type(exc).__name__}: {exc}", file=sys.stderr)
 
-    def _judge(self, capture: Capture) -> None:
-        self._secrets.update(capture.credentials())
-        recorded = to_exchange(capture, self.limits, Redactor(secrets=sorted(self._secrets)))
-        body = recorded.exchange.request.body
-        model = body.get("model") if isinstance(body, dict) else None
-        if isinstance(model, str) and model not in self._models:
-            self._models.append(model)
+    def _take(self, capture: Capture) -> None:
         with self._lock:
-            result = judge_recorded(len(self._results) + 1, recorded, self.profile)
+            self._pending_bytes -= len(capture.request_body) + len(capture.response_body)
+            number = len(self._results) + 1
+        result = self._judge(number, capture)
+        with self._lock:
             self._results.append(result)
+        self._append_line(result)
         if self.reporter is not None:
             self.reporter.case_done(result)
+
+    def _judge(self, number: int, capture: Capture) -> CaseResult:
+        """The redacted, storable result of one exchange, whatever it holds."""
+        redactor = self.redactor
+        redactor.add(*capture.credentials(self.public_headers))
+        try:
+            recorded = to_exchange(capture, self.limits, redactor)
+            result = judge_recorded(number, recorded, self.profile)
+        except Exception as exc:  # RecursionError, ValueError...: this exchange is an error, the session goes on
+            return judge_failed(number, raw_exchange(capture, redactor), exc)
+        body = recorded.exchange.request.body
+        if isinstance(body, dict):
+            self._note_request(body)
+        try:
+            _storable(result)
+        except (ValueError, RecursionError) as exc:
+            # Judged, but its JSON cannot be stored: the verdict stays, the exchange is kept as plain text.
+            why = f"the exchange is kept as plain text: its JSON cannot be stored ({type(exc).__name__}: {exc})"
+            result.exchanges = [raw_exchange(capture, redactor)]
+            result.findings.append(Finding(RECORDING_CHECK, _clip(why), severity=Severity.NOTE))
+        return result
+
+    def _note_request(self, body: dict[str, Any]) -> None:
+        model, max_tokens = body.get("model"), body.get("max_tokens")
+        if isinstance(model, str) and model not in self._models and len(self._models) < MAX_MODELS:
+            self._models.append(_clip(model))
+        if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and 0 < max_tokens < 10**9:
+            self._planned_output_tokens += max_tokens
+
+    def _append_line(self, result: CaseResult) -> None:
+        if self._lines is None:
+            return
+        self._lines.write(result_line(result, self.redactor) + "\n")
+        self._lines.flush()
+
+
+def result_line(result: CaseResult, redactor: Redactor) -> str:
+    """One results.jsonl line: the verdict on an exchange, redacted and bounded (strict JSON, ASCII, no bodies)."""
+    exchange = result.exchanges[0] if result.exchanges else None
+    response = exchange.response if exchange else None
+    visible = next((f.message for f in result.findings if f.check == CLIENT_VISIBLE_CHECK), None)
+    line = {
+        "id": result.id,
+        "outcome": result.outcome.value,
+        "title": _clip(result.title),
+        "status": response.status if response else None,
+        "client_visible": _clip(visible) if visible else None,
+        "reason": _clip(result.reason),
+        "duration": round(result.duration, 4),
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "findings": [
+            {"check": f.check, "severity": f.severity.value, "message": _clip(f.message)}
+            for f in result.findings[:LINE_FINDINGS]
+        ],
+        "findings_total": len(result.findings),
+    }
+    return redactor.text(json.dumps(line, allow_nan=False))
+
+
+def _storable(result: CaseResult) -> None:
+    """Raise ValueError or RecursionError when the result cannot be written as strict UTF-8 JSON."""
+    json.dumps(result.to_dict(), allow_nan=False, ensure_ascii=False).encode("utf-8")
+
+
+def _has(result: CaseResult, check: str) -> bool:
+    return any(finding.check == check for finding in result.findings)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= LINE_TEXT_CHARS else f"{text[:LINE_TEXT_CHARS]}... ({len(text)} characters)"
