@@ -35,6 +35,10 @@ class _Stage(Protocol):
         """Up to max_length decoded bytes from the input taken so far; b"" when it needs more input."""
         ...
 
+    def finished(self) -> bool:
+        """Whether the end of the encoded stream was reached."""
+        ...
+
 
 class _Zlib:
     """gzip, or deflate (zlib or raw, told apart by the first two bytes)."""
@@ -55,6 +59,9 @@ class _Zlib:
         output = self._state.decompress(self._input, max_length)
         self._input = self._state.unconsumed_tail
         return output
+
+    def finished(self) -> bool:
+        return self._state is not None and self._state.eof
 
 
 def _zlib_header(data: bytes) -> bool:
@@ -77,6 +84,9 @@ class _Brotli:
             data, self._input = self._input, b""
         return self._state.process(data, max_length)
 
+    def finished(self) -> bool:
+        return bool(self._state.is_finished())
+
 
 class _Zstd:
     def __init__(self, module: Any) -> None:
@@ -92,6 +102,9 @@ class _Zstd:
             return b""
         data, self._input = self._input, b""
         return self._state.decompress(data, max_length)
+
+    def finished(self) -> bool:
+        return bool(self._state.eof)
 
 
 def _optional(*modules: str) -> Any:
@@ -184,6 +197,13 @@ class BodyDecoder:
         if self._received > self.max_output and self.stopped is None:
             self.stopped = f"the encoded body exceeded {self.max_output} bytes"
         return self._keep(bytes(output))
+
+    def unfinished(self) -> str | None:
+        """Once the body ended: why it is incomplete when an encoded stream in it did not reach its end."""
+        if self.problem is not None or self.stopped is not None or not self._received:
+            return None
+        cut = next((stage.name for stage in self._stages if not stage.finished()), None)
+        return None if cut is None else f"the {cut}-encoded body ended before its compressed stream did"
 
     def _pull(self, index: int, max_length: int) -> bytes:
         """Up to max_length bytes out of stage `index`, feeding it from the stage before as it needs."""

@@ -97,6 +97,7 @@ class ResponseRecorder:
         response = self.response
         response.elapsed = elapsed
         response.text = self.body.decode("utf-8", errors="replace")
+        response.truncated = response.truncated or self.decoder.unfinished()
         if self.parser is not None:
             if self.parser.pending and response.truncated is None:
                 response.truncated = "the stream ended in the middle of an event"

@@ -84,6 +84,15 @@ def test_endless_encoded_input_that_decodes_to_nothing_is_cut() -> None:
     assert stopped == "the encoded body exceeded 1000 bytes"
 
 
+def test_a_body_that_ends_inside_its_compressed_stream_says_so() -> None:
+    encoded = gzip.compress(gzip.compress(BODY))
+    decoder = decode_in_chunks(encoded[:-20], "gzip, gzip", 50)
+    assert BODY.startswith(decoder.output) and decoder.stopped is None
+    assert decoder.unfinished() == "the gzip-encoded body ended before its compressed stream did"
+    assert decode_in_chunks(encoded, "gzip, gzip", 50).unfinished() is None
+    assert decode_in_chunks(BODY, "identity", 50).unfinished() is None
+
+
 def test_a_corrupt_body_keeps_what_was_decoded_and_says_why() -> None:
     compressor = zlib.compressobj(level=0, wbits=-zlib.MAX_WBITS)
     good = compressor.compress(b"kept") + compressor.flush(zlib.Z_SYNC_FLUSH)
@@ -138,6 +147,9 @@ def test_br_without_a_brotli_module_is_a_problem_not_a_crash() -> None:
 def test_br_is_decoded_within_the_bound() -> None:
     brotli = pytest.importorskip("brotli")
     assert decode_body(brotli.compress(BODY), "br", 10**9) == (BODY, None)
+    assert decode_in_chunks(brotli.compress(BODY)[:-5], "br", 50).unfinished() == (
+        "the br-encoded body ended before its compressed stream did"
+    )
     output, stopped = decode_body(brotli.compress(bytes(50_000_000)), "br", 1000)
     assert (len(output), stopped) == (1000, "the decompressed body exceeded 1000 bytes")
 
@@ -154,5 +166,8 @@ def test_zstd_is_decoded_within_the_bound() -> None:
     except ImportError:
         from backports import zstd
     assert decode_body(zstd.compress(BODY), "zstd", 10**9) == (BODY, None)
+    assert decode_in_chunks(zstd.compress(BODY)[:-5], "zstd", 50).unfinished() == (
+        "the zstd-encoded body ended before its compressed stream did"
+    )
     output, stopped = decode_body(zstd.compress(bytes(50_000_000)), "zstd", 1000)
     assert (len(output), stopped) == (1000, "the decompressed body exceeded 1000 bytes")

@@ -184,6 +184,15 @@ def test_a_gzip_stream_is_decoded_here() -> None:
     assert response.headers["content-encoding"] == "gzip" and response.truncated is None
 
 
+def test_a_gzip_body_cut_short_is_named_so() -> None:
+    async def write(w):
+        w.write(head(200, "application/json", "content-encoding: gzip\r\n") + gzip.compress(b'{"a": 1}')[:-8])
+
+    exchange = send(write)
+    assert exchange.response.text == '{"a": 1}'
+    assert exchange.response.truncated == "the gzip-encoded body ended before its compressed stream did"
+
+
 @pytest.mark.parametrize("nested", [False, True], ids=["gzip", "gzip-gzip"])
 def test_a_gzip_bomb_is_cut_at_max_body_bytes(nested: bool) -> None:
     body = gzip_bomb(200 * 1024 * 1024)
