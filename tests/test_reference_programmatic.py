@@ -109,6 +109,8 @@ def test_a_call_made_by_the_program_arrives_whole_in_its_block_start(client: htt
     starts = {event["index"]: event["content_block"] for event in events if event["type"] == "content_block_start"}
     assert starts[2] == message["content"][2] and starts[2]["input"] != {}
     assert starts[1]["input"] == {}  # the code itself streams, as the API streams it
+    ended = next(event for event in events if event["type"] == "message_delta")
+    assert events[0]["message"]["container"] is None and ended["delta"]["container"] == message["container"]
     streamed = {event["index"] for event in events if event["type"] == "content_block_delta"}
     assert 1 in streamed and 2 not in streamed
     assert (

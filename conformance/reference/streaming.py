@@ -83,7 +83,7 @@ def message_events(
             "stop_reason": message["stop_reason"],
             "stop_sequence": message["stop_sequence"],
             "stop_details": message.get("stop_details"),
-            "container": None,
+            "container": message.get("container"),
         },
         "usage": {
             "input_tokens": usage["input_tokens"],
@@ -109,6 +109,7 @@ def message_start(message: dict[str, Any]) -> dict[str, Any]:
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
+        "container": None,
         "usage": {**message["usage"], "output_tokens": START_OUTPUT_TOKENS},
     }
     return {"type": "message_start", "message": started}
