@@ -41,6 +41,8 @@ DEFAULT_WORKDIR = Path(".clients")
 # The reference answers at once; a client that takes longer than this is stuck.
 CLIENT_TIMEOUT = 180.0
 STARTUP_TIMEOUT = 30.0
+# How long the proxy may take, once asked to stop, to judge what is queued and write its report.
+PROXY_STOP_GRACE = 60.0
 SCRIPTS = Path(__file__).parent
 # Keeps Claude Code from calling anywhere but ANTHROPIC_BASE_URL, and from updating itself.
 QUIET_CLAUDE_CODE = {
@@ -90,6 +92,10 @@ class ProxyProcess(ManagedProcess):
             except OSError:
                 time.sleep(0.2)
         raise PeerError(f"{self.name} did not listen on port {self.port} within {STARTUP_TIMEOUT:g} s")
+
+    def stop(self, grace: float = PROXY_STOP_GRACE) -> None:
+        """Stopped with SIGTERM, it judges what is still queued and writes its report a last time."""
+        super().stop(grace)
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,7 @@ def run_client(installed: InstalledClient, reference_url: str, api_key: str, out
     """Every scenario of one client through its own proxy (reports in out/<client>/), judged."""
     client_out = out / installed.client.name
     client_out.mkdir(parents=True, exist_ok=True)
+    (client_out / "report.json").unlink(missing_ok=True)  # never judge a previous run's report
     runs: list[tuple[Scenario, list[str]]] = []
     with ProxyProcess(reference_url, client_out, client_out / "proxy.log") as proxy:
         for scenario in scenarios_of(installed.client.name):
