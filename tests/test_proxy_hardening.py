@@ -246,6 +246,14 @@ def test_exchanges_past_max_exchanges_are_relayed_and_counted_not_kept(tmp_path:
     assert "2 past --max-exchanges relayed, not recorded" in tally.line()
 
 
+def test_exchanges_the_judge_has_no_room_for_are_relayed_and_counted_as_not_judged(tmp_path: Path) -> None:
+    with ReferenceServer(api_key=KEY) as upstream, proxy_to(upstream.base_url, tmp_path, max_pending_bytes=10) as proxy:
+        assert [post(proxy).status_code for _ in range(2)] == [200] * 2
+    tally = proxy.session.tally()
+    assert (len(report_of(proxy).results), tally.behind, tally.not_judged) == (0, 2, 2)
+    assert "2 could not be judged, 2 relayed but not judged (the judge fell behind)" in tally.line()
+
+
 def test_the_report_plans_the_output_tokens_the_requests_asked_for(tmp_path: Path) -> None:
     with upstream_and_proxy(create_app(KEY), tmp_path) as (_, proxy):
         post(proxy, {**HELLO, "max_tokens": 16})
@@ -390,6 +398,12 @@ def test_the_proxy_command_shows_what_the_client_saw_and_fails(tmp_path: Path) -
             bad = {**HELLO, "output_config": {"nonsense": True}}
             for body in [HELLO] * 7 + [bad] * 4:
                 httpx.post(f"http://{address}/v1/messages", json=body, headers={"x-api-key": KEY, **VERSION})
+            report = tmp_path / "out" / "report.json"
+            assert not report.exists()  # written on stop, or when asked:
+            process.send_signal(signal.SIGUSR1)
+            while not report.exists():
+                assert time.monotonic() < deadline + 30, "SIGUSR1 wrote no report"
+                time.sleep(0.1)
         finally:
             process.send_signal(signal.SIGINT)
             out, err = process.communicate(timeout=60)

@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from conformance import __version__
 from conformance.cassette import CASSETTE_FILE, write_cassette
-from conformance.model import CaseResult, Finding, Outcome, RunReport, Severity, TargetInfo
+from conformance.model import CaseResult, Finding, RunReport, Severity, TargetInfo
 from conformance.proxy.judging import CLIENT_VISIBLE_CHECK, JUDGE_CHECK, RECORDING_CHECK, judge_failed, judge_recorded
 from conformance.proxy.recording import Capture, raw_exchange, to_exchange
 from conformance.redact import Redactor
@@ -58,7 +58,6 @@ class Tally:
     """What a session saw, for its summary line and exit code."""
 
     exchanges: int = 0
-    judged: int = 0
     client_visible: int = 0
     not_judged: int = 0
     unrecorded: int = 0
@@ -165,7 +164,6 @@ class ProxySession:
             unrecorded, behind = self._unrecorded, self._behind
         return Tally(
             exchanges=len(results) + unrecorded + behind,
-            judged=sum(1 for result in results if result.outcome is not Outcome.SKIPPED),
             client_visible=sum(1 for result in results if _has(result, CLIENT_VISIBLE_CHECK)),
             not_judged=sum(1 for result in results if _has(result, JUDGE_CHECK)) + behind,
             unrecorded=unrecorded,
