@@ -15,6 +15,7 @@ import pytest
 from conformance.checks import run_checks
 from conformance.model import Request
 from conformance.redact import REDACTED, Redactor
+from conformance.reference import ReferenceServer
 from conformance.sse import SSEParser
 from conformance.transport import Limits, Transport
 from tests.hostile import head, hostile_server
@@ -339,3 +340,20 @@ def test_redirects_are_recorded_not_followed() -> None:
     exchange = send(write)
     assert exchange.error is None
     assert exchange.response.status == 307 and exchange.response.headers["location"].endswith(":9/v1/messages")
+
+
+def test_the_reference_servers_gzip_answer_is_asked_for_and_decoded() -> None:
+    async def main():
+        with ReferenceServer(api_key=KEY) as server:
+            async with Transport(limits=Limits(timeout=10), redactor=Redactor([KEY])) as transport:
+                body = {
+                    "model": "claude-haiku-4-5",
+                    "max_tokens": 2000,
+                    "messages": [{"role": "user", "content": "Count from 1 to 400"}],
+                }
+                headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}
+                return await transport.send(Request("POST", server.base_url + "/v1/messages", headers, body))
+
+    response = asyncio.run(main()).response
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.json["content"][0]["text"].endswith("399 400") and response.truncated is None
