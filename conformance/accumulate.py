@@ -14,12 +14,12 @@ the end, so the work stays linear in the size of the stream.
 from __future__ import annotations
 
 import copy
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.model import Response, SSEEvent
+from conformance.sse import parse_json_payload
 
 # The block field each text-like delta type appends to.
 _DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking"}
@@ -131,11 +131,12 @@ class _Fold:
             text = self.out.partial_json[index] = "".join(parts)
             if not text:
                 continue
-            try:
-                self.blocks[index]["input"] = json.loads(text)
-            except ValueError as exc:
+            value, problem = parse_json_payload(text)
+            if problem is None:
+                self.blocks[index]["input"] = value
+            else:
                 self.out.problems.append(
-                    f"block {index}: the concatenated partial_json is not valid JSON ({exc}): {text[:200]!r}"
+                    f"block {index}: the concatenated partial_json is not valid JSON ({problem}): {text[:200]!r}"
                 )
         if self.out.message is not None:
             self.out.block_indexes = sorted(self.blocks)

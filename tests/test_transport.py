@@ -357,3 +357,29 @@ def test_the_reference_servers_gzip_answer_is_asked_for_and_decoded() -> None:
     response = asyncio.run(main()).response
     assert response.headers["content-encoding"] == "gzip"
     assert response.json["content"][0]["text"].endswith("399 400") and response.truncated is None
+
+
+def test_tool_input_streamed_too_deep_is_a_finding_not_a_crash() -> None:
+    deep = "[" * 5_000 + "]" * 5_000
+    usage = {"input_tokens": 1, "output_tokens": 1}
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "m", "content": []}
+    events = [
+        {"type": "message_start", "message": {**message, "stop_reason": None, "stop_sequence": None, "usage": usage}},
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "tool_use", "id": "toolu_1", "name": "t", "input": {}},
+        },
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": deep}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}, "usage": usage},
+        {"type": "message_stop"},
+    ]
+    stream = "".join(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n" for event in events).encode()
+
+    async def write(w):
+        w.write(head() + stream)
+
+    exchange = send(write, body={"stream": True, "messages": [], "tools": [{"name": "t", "input_schema": {}}]})
+    messages = [f.message for f in run_checks(exchange) if f.check == "reassembly"]
+    assert any("is not valid JSON (JSON nested deeper than 64 levels)" in message for message in messages)

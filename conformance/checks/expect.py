@@ -8,7 +8,6 @@ exchange with the `expect:` mapping of the case step that produced it (docs/case
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -17,6 +16,7 @@ from jsonschema.exceptions import SchemaError
 from conformance.accumulate import final_message
 from conformance.checks.common import longest_silence
 from conformance.model import Exchange, Finding, Response
+from conformance.sse import parse_json_payload
 
 # input_tokens_near_step: how far two counts of the same content may differ (count_tokens is an
 # estimate; the API may add a few tokens of its own): a quarter of the earlier count, at least 5.
@@ -173,10 +173,9 @@ def _stop_details_problem(wanted: dict[str, Any] | None, actual: Any) -> str | N
 def _json_output_problem(message: dict[str, Any], request: Any) -> str | None:
     """The text must be one JSON value, valid against the request's output_config.format schema."""
     text = message_text(message).strip()
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        return f"expected the text to be JSON ({exc}), got {text[:300]!r}"
+    value, problem = parse_json_payload(text)
+    if problem is not None:
+        return f"expected the text to be JSON ({problem}), got {text[:300]!r}"
     output_format = ((request or {}).get("output_config") or {}).get("format") if isinstance(request, dict) else None
     schema = output_format.get("schema") if isinstance(output_format, dict) else None
     if not isinstance(schema, dict):

@@ -8,7 +8,6 @@ that is invalid on its own are left to the stream and schema checks, so one defe
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from conformance import contract
@@ -23,6 +22,7 @@ from conformance.checks.common import (
     stream_events,
 )
 from conformance.model import Exchange, Finding
+from conformance.sse import parse_json_payload
 
 NAME = "reassembly"
 
@@ -71,12 +71,11 @@ def _input_problem(exchange: Exchange, block: dict[str, Any], text: str, truncat
     """What is wrong with a tool block's streamed input. `truncated`: max_tokens cut this last block,
     so its input may end anywhere — but it must still have begun as a JSON object."""
     if text:
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
+        value, problem = parse_json_payload(text)
+        if problem is not None:
             if truncated and text.lstrip().startswith("{"):
                 return None
-            return f"the concatenated partial_json is not valid JSON ({exc}): {short(text, 200)}"
+            return f"the concatenated partial_json is not valid JSON ({problem}): {short(text, 200)}"
         if not isinstance(value, dict):
             return f"the concatenated partial_json is a JSON {type(value).__name__}, not an object: {short(text, 200)}"
         return None

@@ -7,7 +7,6 @@ skips values of the wrong type instead of repeating them.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -28,6 +27,7 @@ from conformance.checks.common import (
 )
 from conformance.contract import format_path
 from conformance.model import Exchange, Finding, Severity
+from conformance.sse import parse_json_payload
 
 # Stop reasons that say the model finished its turn on its own (so no tool call may be pending).
 _FINISHED = ("end_turn", "stop_sequence")
@@ -378,10 +378,7 @@ def _code_execution_calls(exchange: Exchange, final: FinalMessage) -> set[str]:
 
 
 def _parses_to_object(text: str | None) -> bool:
-    try:
-        return isinstance(json.loads(text or ""), dict)
-    except ValueError:
-        return False
+    return isinstance(parse_json_payload(text or "")[0], dict)
 
 
 def _duplicate_ids(final: FinalMessage) -> list[Finding]:
