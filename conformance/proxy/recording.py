@@ -144,8 +144,7 @@ def to_exchange(capture: Capture, limits: Limits, redactor: Redactor) -> Recorde
 
 
 def raw_exchange(capture: Capture, redactor: Redactor) -> Exchange:
-    """The exchange as plain text, nothing parsed: what is kept of one that could not be judged or
-    stored as parsed JSON (nested too deep, NaN, numbers too long)."""
+    """The exchange as plain text, nothing decoded or parsed: what is kept of one the judge failed on."""
     headers = joined_headers(capture.request_headers)
     raw_body = bytes(capture.request_body).decode("utf-8", errors="replace") or None
     exchange = Exchange(Request(method=capture.method, url=capture.url, headers=headers, raw_body=raw_body))

@@ -8,9 +8,11 @@ files (report.json, junit.xml, report.html, cassette.json: every exchange, redac
 whenever asked (`request_flush()`, which the proxy command calls on SIGUSR1, or every
 `flush_every` seconds when set).
 
-Nothing one exchange holds can stop the session: an exception while judging it makes that
-exchange an `error` and the worker goes on; a result that cannot be stored as strict JSON (nested
-too deep, NaN, numbers too long) is kept as plain text; a writer that fails does not keep the
+In memory, each judged result keeps only what the reports will keep (conformance.report.evidence:
+bounded bodies and events, one evidence budget for the session), for at most `max_exchanges`
+exchanges; later ones are relayed and counted. Nothing one exchange holds can stop the session: an
+exception while judging it makes that exchange an `error` (kept as plain text) and the worker goes
+on; the files are strict JSON whatever the traffic held, and a writer that fails does not keep the
 other files from being written.
 """
 
@@ -27,11 +29,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 from conformance import __version__
 from conformance.cassette import CASSETTE_FILE, write_cassette
-from conformance.model import CaseResult, Finding, RunReport, Severity, TargetInfo
-from conformance.proxy.judging import CLIENT_VISIBLE_CHECK, JUDGE_CHECK, RECORDING_CHECK, judge_failed, judge_recorded
+from conformance.model import CaseResult, RunReport, TargetInfo
+from conformance.proxy.judging import CLIENT_VISIBLE_CHECK, JUDGE_CHECK, judge_failed, judge_recorded
 from conformance.proxy.recording import Capture, raw_exchange, to_exchange
 from conformance.redact import Redactor
 from conformance.report import write_reports
+from conformance.report.evidence import EvidenceBudget, bounded_result, clip, strict_json
 from conformance.runner import now_iso
 from conformance.transport import Limits
 
@@ -108,6 +111,7 @@ class ProxySession:
         self._behind = 0
         self._pending_bytes = 0
         self._results: list[CaseResult] = []
+        self._budget = EvidenceBudget()
         self._models: list[str] = []
         self._planned_output_tokens = 0
         # Every credential the client sent so far; exchanges are redacted with it before they are judged,
@@ -228,7 +232,8 @@ class ProxySession:
         with self._lock:
             self._pending_bytes -= len(capture.request_body) + len(capture.response_body)
             number = len(self._results) + 1
-        result = self._judge(number, capture)
+        # Only what the reports will keep is kept: bounded bodies and events, within one budget for the session.
+        result = bounded_result(self._judge(number, capture), self._budget)
         with self._lock:
             self._results.append(result)
         self._append_line(result)
@@ -236,7 +241,7 @@ class ProxySession:
             self.reporter.case_done(result)
 
     def _judge(self, number: int, capture: Capture) -> CaseResult:
-        """The redacted, storable result of one exchange, whatever it holds."""
+        """The redacted result of one exchange, whatever it holds."""
         redactor = self.redactor
         redactor.add(*capture.credentials(self.public_headers))
         try:
@@ -247,19 +252,12 @@ class ProxySession:
         body = recorded.exchange.request.body
         if isinstance(body, dict):
             self._note_request(body)
-        try:
-            _storable(result)
-        except (ValueError, RecursionError) as exc:
-            # Judged, but its JSON cannot be stored: the verdict stays, the exchange is kept as plain text.
-            why = f"the exchange is kept as plain text: its JSON cannot be stored ({type(exc).__name__}: {exc})"
-            result.exchanges = [raw_exchange(capture, redactor)]
-            result.findings.append(Finding(RECORDING_CHECK, _clip(why), severity=Severity.NOTE))
         return result
 
     def _note_request(self, body: dict[str, Any]) -> None:
         model, max_tokens = body.get("model"), body.get("max_tokens")
         if isinstance(model, str) and model not in self._models and len(self._models) < MAX_MODELS:
-            self._models.append(_clip(model))
+            self._models.append(clip(model, LINE_TEXT_CHARS))
         if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and 0 < max_tokens < 10**9:
             self._planned_output_tokens += max_tokens
 
@@ -278,30 +276,21 @@ def result_line(result: CaseResult, redactor: Redactor) -> str:
     line = {
         "id": result.id,
         "outcome": result.outcome.value,
-        "title": _clip(result.title),
+        "title": clip(result.title, LINE_TEXT_CHARS),
         "status": response.status if response else None,
-        "client_visible": _clip(visible) if visible else None,
-        "reason": _clip(result.reason),
+        "client_visible": clip(visible, LINE_TEXT_CHARS) if visible else None,
+        "reason": clip(result.reason, LINE_TEXT_CHARS),
         "duration": round(result.duration, 4),
         "input_tokens": result.input_tokens,
         "output_tokens": result.output_tokens,
         "findings": [
-            {"check": f.check, "severity": f.severity.value, "message": _clip(f.message)}
+            {"check": f.check, "severity": f.severity.value, "message": clip(f.message, LINE_TEXT_CHARS)}
             for f in result.findings[:LINE_FINDINGS]
         ],
         "findings_total": len(result.findings),
     }
-    return redactor.text(json.dumps(line, allow_nan=False))
-
-
-def _storable(result: CaseResult) -> None:
-    """Raise ValueError or RecursionError when the result cannot be written as strict UTF-8 JSON."""
-    json.dumps(result.to_dict(), allow_nan=False, ensure_ascii=False).encode("utf-8")
+    return json.dumps(strict_json(line, redactor), allow_nan=False)
 
 
 def _has(result: CaseResult, check: str) -> bool:
     return any(finding.check == check for finding in result.findings)
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= LINE_TEXT_CHARS else f"{text[:LINE_TEXT_CHARS]}... ({len(text)} characters)"
