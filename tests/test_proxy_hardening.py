@@ -237,6 +237,16 @@ def test_results_are_appended_as_they_come_and_the_reports_written_on_stop(tmp_p
     assert len(strict((tmp_path / "report.json").read_text())["results"]) == 4
 
 
+def test_flush_every_writes_the_reports_while_traffic_flows(tmp_path: Path) -> None:
+    with ReferenceServer(api_key=KEY) as upstream, proxy_to(upstream.base_url, tmp_path, flush_every=0.2) as proxy:
+        assert post(proxy).status_code == 200
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "report.json").exists():
+            assert time.monotonic() < deadline, "--flush-every wrote no report"
+            time.sleep(0.05)
+        assert len(strict((tmp_path / "report.json").read_text())["results"]) == 1
+
+
 def test_exchanges_past_max_exchanges_are_relayed_and_counted_not_kept(tmp_path: Path) -> None:
     with ReferenceServer(api_key=KEY) as upstream, proxy_to(upstream.base_url, tmp_path, max_exchanges=2) as proxy:
         assert [post(proxy).status_code for _ in range(4)] == [200] * 4
