@@ -124,3 +124,13 @@ def test_a_tool_not_offered_to_code_is_called_directly(client: httpx.Client):
     message, _ = _ask(client, body)
     assert [block["type"] for block in message["content"]] == ["text", "tool_use"]
     assert message["content"][1]["caller"] == {"type": "direct"} and message["container"] is None
+
+
+@pytest.mark.parametrize("choice", [{"type": "auto"}, {"type": "any"}], ids=["auto", "any"])
+def test_a_tool_only_code_may_call_is_never_called_directly(client: httpx.Client, choice: dict[str, Any]):
+    body = _body([ASKED], False, tools=TOOLS[:1], tool_choice=choice)
+    message, _ = _ask(client, body)
+    assert message["content"] == [
+        {"type": "text", "text": "I can't call get_weather myself: only code execution may call it.", "citations": None}
+    ]
+    assert message["stop_reason"] == "end_turn"

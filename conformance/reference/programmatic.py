@@ -13,6 +13,9 @@ code execution call. Each tool_result the client sends back resumes the program,
 
 Streamed, a tool call made by the program arrives whole in content_block_start (no
 input_json_delta). Every answer names the container the program runs in.
+
+The model never calls itself a tool whose `allowed_callers` leaves out `direct`: without a code
+execution tool that may call it, the answer drops that call (and, when no call is left, says why).
 """
 
 from __future__ import annotations
@@ -56,22 +59,41 @@ def arrives_whole(message: dict[str, Any]) -> bool:
 
 
 def answer(params: dict[str, Any], prompt: Prompt, turn: Turn) -> dict[str, Any] | None:
-    """The Message when the request runs (or resumes) a program, else None; `turn` is the scripted answer."""
-    executor = _executor(params)
-    if executor is None:
-        return None
-    program = _running_program(params["messages"], prompt)
-    if program is not None:
-        return _resume(params, program)
-    callable_from_code = {
-        tool["name"]
+    """The Message when the request runs (or resumes) a program, or when the scripted answer calls a tool
+    that only code may call; else None (the scripted answer `turn` stands)."""
+    callers = {
+        tool["name"]: tool.get("allowed_callers", ["direct"])
         for tool in params.get("tools") or []
-        if tool.get("type") in (None, "custom") and executor in (tool.get("allowed_callers") or [])
+        if tool.get("type") in (None, "custom")
     }
-    calls = [block for block in turn.content if block["type"] == "tool_use" and block["name"] in callable_from_code]
-    if not calls:
-        return None
-    return _start(params, executor, calls[0], turn)
+    executor = _executor(params)
+    if executor is not None:
+        program = _running_program(params["messages"], prompt)
+        if program is not None:
+            return _resume(params, program)
+        for block in turn.content:
+            if block["type"] == "tool_use" and executor in callers.get(block["name"], []):
+                return _start(params, executor, block, turn)
+    forbidden = {
+        block["name"]
+        for block in turn.content
+        if block["type"] == "tool_use" and "direct" not in callers.get(block["name"], ["direct"])
+    }
+    return _without_calls(params, turn, forbidden) if forbidden else None
+
+
+def _without_calls(params: dict[str, Any], turn: Turn, names: set[str]) -> dict[str, Any]:
+    """The scripted answer without its calls of tools the model may not call itself (their allowed_callers
+    leave out `direct`); when no call is left, the model says why instead of its preamble."""
+    content = [block for block in turn.content if not (block["type"] == "tool_use" and block["name"] in names)]
+    if not any(block["type"] == "tool_use" for block in content):
+        listed = " and ".join(sorted(names))
+        reason = f"I can't call {listed} myself: only code execution may call it."
+        content = [block for block in content if block["type"] != "text"]
+        content.append({"type": "text", "text": reason, "citations": None})
+    cost = min(params["max_tokens"], sum(count_output_block(block) for block in content))
+    stop = "tool_use" if any(block["type"] == "tool_use" for block in content) else "end_turn"
+    return build_message(params, Turn(content, stop, None, max(1, cost)), count_input(params))
 
 
 def _executor(params: dict[str, Any]) -> str | None:
