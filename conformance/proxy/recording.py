@@ -20,6 +20,8 @@ from conformance.transport import Limits, ResponseRecorder, joined_headers
 
 # Arrival times kept per response: enough for every event of a long stream to keep its own.
 MAX_MARKS = 65_536
+# What one arrival time costs in memory (a tuple of an int and a float, and its list slot).
+MARK_BYTES = 120
 
 
 @dataclass
@@ -56,6 +58,11 @@ class Capture:
     @property
     def response_recorded(self) -> int:
         return len(self.response_body)
+
+    @property
+    def kept_bytes(self) -> int:
+        """About how much memory the kept copy takes: both bodies and the arrival times."""
+        return len(self.request_body) + len(self.response_body) + MARK_BYTES * len(self.marks)
 
     def take_request(self, chunk: bytes) -> None:
         self.request_size += len(chunk)

@@ -131,7 +131,7 @@ class ProxySession:
     def submit(self, capture: Capture) -> None:
         """Queue a finished exchange for judging; past `max_exchanges`, or while the judge is too far
         behind, it is only counted."""
-        size = len(capture.request_body) + len(capture.response_body)
+        size = capture.kept_bytes
         with self._lock:
             if self._accepted >= self.max_exchanges:
                 self._unrecorded += 1
@@ -230,7 +230,7 @@ class ProxySession:
 
     def _take(self, capture: Capture) -> None:
         with self._lock:
-            self._pending_bytes -= len(capture.request_body) + len(capture.response_body)
+            self._pending_bytes -= capture.kept_bytes
             number = len(self._results) + 1
         # Only what the reports will keep is kept: bounded bodies and events, within one budget for the session.
         result = bounded_result(self._judge(number, capture), self._budget)
