@@ -572,7 +572,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from conformance.report import clear_reports, write_reports
     from conformance.report.console import ConsoleReporter
     from conformance.retry import RetryPolicy
-    from conformance.runner import KEY_REJECTED, Stop
+    from conformance.runner import Stop
 
     plan = _run_plan(args, _selected_cases(args, allow_empty=bool(args.generated)))
     if args.dry_run:
@@ -628,13 +628,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
 
         report = asyncio.run(run())
-        if stop.reason == KEY_REJECTED:
-            _print_lines(["", f"Stopped early: {KEY_REJECTED}."])
         paths = write_reports(report, args.out, redactor=redactor)
         if args.record is not None:
             from conformance.cassette import write_cassette
 
-            paths["record"] = write_cassette(report, cases, args.record)
+            paths["record"] = write_cassette(report, cases, args.record, redactor=redactor)
         reporter.finish(report, paths)
         if args.profile:
             _print_lines(_profile_verdict(args.profile, report))

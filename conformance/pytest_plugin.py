@@ -43,6 +43,7 @@ from conformance.cases import TIERS, Case, CaseError, load_cases
 from conformance.consumers import Profile, ProfileError, get_profile, load_profiles, select_cases
 from conformance.model import CaseResult, Outcome
 from conformance.report.junit import exchange_line, finding_line
+from conformance.retry import DEFAULT_RETRIES, RetryPolicy
 from conformance.target import AUTH_STYLES, DEFAULT_MODEL, Target, TargetError
 
 # Option names another plugin may register: claiming them too would make pytest refuse to start.
@@ -66,6 +67,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--auth", choices=AUTH_STYLES, help="how to send the key (default: the provider profile's)")
     group.addoption("--model", help=f"model name to request (default: the provider profile's; {DEFAULT_MODEL})")
     group.addoption("--provider", default="anthropic", help="provider profile of the target")
+    group.addoption(
+        "--conformance-header",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="extra header sent with every request (repeatable); its value is a secret, redacted everywhere, "
+        "unless NAME is known harmless (anthropic-beta, content-type...) or named by --conformance-public-header",
+    )
+    group.addoption(
+        "--conformance-public-header",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="the value of this --conformance-header is not a secret (repeatable)",
+    )
+    group.addoption(
+        "--conformance-retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        metavar="N",
+        help="send a request again up to N more times when the answer is transient (429, 529, 503 with "
+        "retry-after, a reset, a timeout); 0 for none (default: %(default)s)",
+    )
     group.addoption(
         "--conformance-tier",
         choices=TIERS,
@@ -186,12 +210,16 @@ class _Driver:
             base_url = self._server.__enter__().base_url
         capabilities = option("conformance_capabilities")
         try:
+            if option("conformance_retries") < 0:
+                raise TargetError(f"--conformance-retries must be 0 or more, got {option('conformance_retries')}")
             self._target = Target(
                 base_url=base_url,
                 api_key=api_key,
                 auth=option("auth"),
                 model=option("model"),
                 provider=option("provider"),
+                extra_headers=dict(_header(value) for value in option("conformance_header")),
+                public_headers=frozenset(name.lower() for name in option("conformance_public_header")),
                 reference=self._server is not None,
                 capabilities=frozenset(c.strip() for c in capabilities.split(",") if c.strip())
                 if capabilities
@@ -203,15 +231,14 @@ class _Driver:
 
     def run(self, case: Case) -> CaseResult:
         if self._runner is None:
-            from conformance.redact import Redactor
             from conformance.runner import Runner
             from conformance.transport import Transport
 
             target = self.target(start_server=True)
             assert target is not None
             self._loop = asyncio.new_event_loop()
-            redactor = Redactor(secrets=[target.api_key] if target.api_key else [])
-            self._runner = Runner(target, Transport(redactor=redactor))
+            retry = RetryPolicy(retries=self._config.getoption("conformance_retries"))
+            self._runner = Runner(target, Transport(redactor=target.redactor()), retry=retry)
         assert self._loop is not None
         return self._loop.run_until_complete(self._runner.run_case(case))
 
@@ -226,6 +253,13 @@ class _Driver:
 
 
 _DRIVER = pytest.StashKey[_Driver]()
+
+
+def _header(value: str) -> tuple[str, str]:
+    name, sep, rest = value.partition(":")
+    if not sep or not name.strip():
+        raise TargetError(f"--conformance-header expects NAME:VALUE, got {value!r}")
+    return name.strip().lower(), rest.strip()
 
 
 class ConformanceFailure(AssertionError):

@@ -106,8 +106,9 @@ class Target:
         return ([self.api_key] if self.api_key else []) + header_secrets(self.extra_headers, self.public_headers)
 
     def redactor(self) -> Redactor:
-        """A Redactor of the target's secrets: the run gives the same one to the transport and every sink."""
-        return Redactor(secrets=self.secrets())
+        """A Redactor of the target's secrets: the run gives the same one to the transport and every sink.
+        Public headers stay readable even where their name looks like a credential's."""
+        return Redactor(secrets=self.secrets(), public_headers=self.public_headers)
 
     @property
     def is_loopback(self) -> bool:

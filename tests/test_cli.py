@@ -44,7 +44,10 @@ def test_exit_codes_are_in_the_help(command: str, capsys: pytest.CaptureFixture[
         main([*command.split(), "--help"])
     assert exited.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "Exit codes: 0" in out and "2 usage error" in out
+    assert "Exit codes: 0" in out and "2 usage error" in out and "3 internal error" in out
+    if command == "run":
+        assert "130 interrupted by SIGINT, 143 by SIGTERM" in out and "docs/robustness.md" in out
+        assert "--retries N" in out and "--public-header NAME" in out
     if command in ("run", "recheck"):
         assert "1 something does" in out
         for flag in ("--baseline FILE", "--fail-on {failed,deviation,unsupported}"):
@@ -58,6 +61,7 @@ def test_exit_codes_are_in_the_help(command: str, capsys: pytest.CaptureFixture[
     [
         (["run", "--fail-on", "sometimes"], "argument --fail-on: invalid choice"),
         (["run", "--concurrency", "0"], "expected a positive number"),
+        (["run", "--retries", "-1"], "expected a whole number, 0 or more"),
         (["run", "--profile", "nope"], "unknown profile 'nope'"),
         (["run", "--baseline", "/nonexistent/baseline.yaml"], "cannot read baseline"),
         (["run", "--base-url", "ftp://example.test"], "base URL must be an http(s) URL"),

@@ -24,6 +24,8 @@ from tests.hostile import hostile_server
 
 KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
 
+pytest_plugins = ["pytester"]
+
 
 def answer(status: int, **headers: str) -> Exchange:
     return Exchange(request=Request("POST", "http://x/v1/messages"), response=Response(status, headers=headers))
@@ -129,3 +131,12 @@ def test_a_flaky_target_fails_exactly_the_cases_a_clean_one_fails(tmp_path: Path
         assert differ  # a fifth of the requests failing shows without retries
     else:
         assert len(differ) <= 3  # each still transient after three tries: about 0.8 % of requests
+
+
+def test_the_pytest_plugin_retries_too(pytester: pytest.Pytester) -> None:
+    with ReferenceServer() as server, FlakyFront(server.base_url, share=1.0, faults=("429",)) as front:
+        argv = ["--conformance", "--conformance-base-url", front.base_url, "--api-key", "k"]
+        result = pytester.runpytest(*argv, "-k", "text.string-content", "--conformance-retries", "1")
+    result.assert_outcomes(failed=1)
+    assert "the target answered 429 rate_limit_error twice" in result.stdout.str()
+    assert front.faults_served == {"429": 2}
