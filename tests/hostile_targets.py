@@ -698,8 +698,13 @@ def strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
-def problems(played: Played, secrets: Iterable[str], exit_codes: tuple[int, ...] = (0, 1)) -> list[str]:
-    """Everything a played run did that no answer may cause, one line each; [] when it held up."""
+def problems(
+    played: Played, secrets: Iterable[str], exit_codes: tuple[int, ...] = (0, 1), must_pass: bool = False
+) -> list[str]:
+    """Everything a played run did that no answer may cause, one line each; [] when it held up.
+    `must_pass`: the answer was legal, so every case must have passed (and the exit code be 0)."""
+    if must_pass:
+        exit_codes = (0,)
     found = []
     if played.exit_code is None:
         found.append(f"hung: killed after {HANG_GUARD:g} s")
@@ -718,11 +723,12 @@ def problems(played: Played, secrets: Iterable[str], exit_codes: tuple[int, ...]
     for number, secret in enumerate(secrets, 1):
         if hits := played.hits(secret):
             found.append(f"secret {number} leaked into {', '.join(Path(hit).name for hit in hits)}")
-    return found + report_problems(played.report)
+    return found + report_problems(played.report, must_pass)
 
 
-def report_problems(path: Path) -> list[str]:
-    """What is wrong with a run's report.json: missing, not strict JSON, a case left unexplained."""
+def report_problems(path: Path, must_pass: bool = False) -> list[str]:
+    """What is wrong with a run's report.json: missing, not strict JSON, a case left unexplained
+    (or, with `must_pass`, a case that did not pass)."""
     if not path.exists():
         return ["no report.json"]
     try:
@@ -734,6 +740,8 @@ def report_problems(path: Path) -> list[str]:
         if result.get("outcome") == "passed":
             continue
         reason = explanation(result)
+        if must_pass:
+            found.append(f"{result.get('id')} is {result.get('outcome')} on a legal answer: {reason[:200]}")
         if not reason:
             found.append(f"{result.get('id')} is {result.get('outcome')} without a finding or reason")
         elif "\n" in reason or len(reason) > MAX_REASON_CHARS:
