@@ -133,6 +133,10 @@ def test_the_secrets_of_a_target() -> None:
     assert header_secrets(headers, public=["X-Public"]) == ["org-secret-1"]
     target = Target(base_url="http://127.0.0.1:1", api_key="key-" + "0" * 12, extra_headers=headers)
     assert target.secrets() == ["key-" + "0" * 12, "org-secret-1", "visible-1"]
+    named = {"x-auth-token": "token-value-1"}
+    public = Target(base_url="http://127.0.0.1:1", extra_headers=named, public_headers=frozenset({"x-auth-token"}))
+    assert public.secrets() == [] and public.redactor().headers(named) == named
+    assert Target(base_url="http://127.0.0.1:1", extra_headers=named).redactor().headers(named) != named
 
 
 def test_the_judge_output_is_redacted_before_it_is_stored() -> None:
