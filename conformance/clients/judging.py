@@ -13,10 +13,14 @@ from urllib.parse import urlsplit
 
 from conformance.clients.scenarios import COUNT_TOKENS, STREAM, TAG_HEADER, THINKING, TOOL_ROUND_TRIP, Scenario
 from conformance.model import CaseResult, Exchange, Outcome, RunReport, Severity
+from conformance.proxy.judging import UPSTREAM_CHECK
 
 # Exchanges whose request carried no scenario tag (or an unknown one) are judged under this name.
 UNTAGGED = "(untagged)"
 MAX_MESSAGE = 300
+# The proxy's findings that say what the client saw of a refusal (an error status, or its own 502
+# when the upstream was unreachable): counted once, as the refusal.
+PROXY_SAYS_REFUSED = (UPSTREAM_CHECK, "proxy.client-visible")
 
 
 @dataclass(frozen=True)
@@ -85,12 +89,20 @@ def _refusal(exchange: Exchange) -> str | None:
     return f"{_request_line(exchange)} -> {response.status} {_short(said)}"
 
 
-def _failed_findings(result: CaseResult) -> list[str]:
+def _failed_findings(result: CaseResult, refused: bool) -> list[str]:
+    """One line per failed check of a result; of a refused exchange, not the proxy's own word that the
+    client saw the refusal (the refusal's line says it already)."""
     if result.outcome not in (Outcome.FAILED, Outcome.ERROR):
         return []
-    failures = [finding for finding in result.findings if finding.severity is Severity.FAILURE]
+    failures = [
+        finding
+        for finding in result.findings
+        if finding.severity is Severity.FAILURE and not (refused and finding.check in PROXY_SAYS_REFUSED)
+    ]
     lines = [f"{result.id} ({result.title}) {finding.check}: {_short(finding.message)}" for finding in failures]
-    return lines or [f"{result.id} ({result.title}) {result.outcome.value}: {_short(result.reason or '')}"]
+    if lines or refused:
+        return lines
+    return [f"{result.id} ({result.title}) {result.outcome.value}: {_short(result.reason or '')}"]
 
 
 def _stream_blocks(exchange: Exchange) -> Iterable[dict]:
@@ -188,7 +200,7 @@ def judge_scenario(
             if refusal is not None:
                 outcome.refused += 1
                 outcome.problems.append(refusal)
-        failed = _failed_findings(result)
+        failed = _failed_findings(result, refused=any(_refusal(exchange) for exchange in result.exchanges))
         outcome.failed_checks += len(failed)
         outcome.problems += failed
     if client_problems is not None and results and not outcome.problems:  # else it would only repeat them
