@@ -50,10 +50,11 @@ from conformance.clients.versions import (
     resolve_versions,
 )
 from conformance.model import RunReport
+from conformance.peers.process import free_port
 from conformance.redact import REDACTED
 from conformance.reference import create_app
 from tests.broken_variants import DropBlockStop
-from tests.proxying import upstream_and_proxy
+from tests.proxying import proxied, upstream_and_proxy
 
 KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
 SCRIPTS = Path(install.__file__).parent
@@ -249,6 +250,17 @@ def test_a_failed_check_fails_the_scenario_with_its_finding(tmp_path: Path) -> N
     assert outcome.refused == 0 and outcome.failed_checks >= 1
     assert any("stream" in problem for problem in outcome.problems)
     assert outcome.problems[0].startswith("proxy.0001 (POST /v1/messages -> 200")
+
+
+def test_an_unreachable_upstream_is_one_refusal_not_also_a_failed_check(tmp_path: Path) -> None:
+    tag = scenario("create").tag
+    with proxied(f"http://127.0.0.1:{free_port()}", tmp_path) as proxy:
+        headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01", TAG_HEADER: tag}
+        body = {"model": HAIKU, "max_tokens": 64, "messages": PONG}
+        assert httpx.post(proxy.base_url + "/v1/messages", json=body, headers=headers).status_code == 502
+    outcome = judge_scenario(scenario("create"), "2.17.0", results_by_tag(proxy.report)[tag], [])
+    assert (outcome.refused, outcome.failed_checks, len(outcome.problems)) == (1, 0, 1)
+    assert outcome.problems[0].startswith("POST /v1/messages: no answer (")
 
 
 # --------------------------------------------------------------------------- the console table
