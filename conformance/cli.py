@@ -19,7 +19,7 @@ from conformance.model import Outcome
 from conformance.proxy import cli as proxy_cli
 from conformance.retry import DEFAULT_RETRIES, MAX_RETRY_WAIT
 from conformance.specs import cli as specs_cli
-from conformance.target import AUTH_STYLES, DEFAULT_MODEL, DEFAULT_VERSION, Target, TargetError
+from conformance.target import AUTH_STYLES, DEFAULT_MODEL, DEFAULT_VERSION, Target, TargetError, parse_header
 from conformance.transport import Limits
 
 if TYPE_CHECKING:
@@ -61,10 +61,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _header(value: str) -> tuple[str, str]:
-    name, sep, rest = value.partition(":")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME:VALUE, got {value!r}")
-    return name.strip().lower(), rest.strip()
+    try:
+        return parse_header(value)
+    except TargetError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _names(value: str) -> frozenset[str]:

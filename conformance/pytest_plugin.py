@@ -44,7 +44,7 @@ from conformance.consumers import Profile, ProfileError, get_profile, load_profi
 from conformance.model import CaseResult, Outcome
 from conformance.report.junit import exchange_line, finding_line
 from conformance.retry import DEFAULT_RETRIES, RetryPolicy
-from conformance.target import AUTH_STYLES, DEFAULT_MODEL, Target, TargetError
+from conformance.target import AUTH_STYLES, DEFAULT_MODEL, Target, TargetError, parse_header
 
 # Option names another plugin may register: claiming them too would make pytest refuse to start.
 _CLAIMED_BY = {"--base-url": "pytest_base_url", "--profile": "pytest_profiling"}
@@ -136,6 +136,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("conformance"):
         return
     option = config.getoption
+    if option("conformance_retries") < 0:
+        raise pytest.UsageError(f"--conformance-retries must be 0 or more, got {option('conformance_retries')}")
     try:
         cases = load_cases(Path(option("conformance_cases")) if option("conformance_cases") else None)
         profiles = list(load_profiles().values())
@@ -210,15 +212,13 @@ class _Driver:
             base_url = self._server.__enter__().base_url
         capabilities = option("conformance_capabilities")
         try:
-            if option("conformance_retries") < 0:
-                raise TargetError(f"--conformance-retries must be 0 or more, got {option('conformance_retries')}")
             self._target = Target(
                 base_url=base_url,
                 api_key=api_key,
                 auth=option("auth"),
                 model=option("model"),
                 provider=option("provider"),
-                extra_headers=dict(_header(value) for value in option("conformance_header")),
+                extra_headers=dict(parse_header(value) for value in option("conformance_header")),
                 public_headers=frozenset(name.lower() for name in option("conformance_public_header")),
                 reference=self._server is not None,
                 capabilities=frozenset(c.strip() for c in capabilities.split(",") if c.strip())
@@ -253,13 +253,6 @@ class _Driver:
 
 
 _DRIVER = pytest.StashKey[_Driver]()
-
-
-def _header(value: str) -> tuple[str, str]:
-    name, sep, rest = value.partition(":")
-    if not sep or not name.strip():
-        raise TargetError(f"--conformance-header expects NAME:VALUE, got {value!r}")
-    return name.strip().lower(), rest.strip()
 
 
 class ConformanceFailure(AssertionError):

@@ -35,6 +35,14 @@ class TargetError(ValueError):
     """A target that cannot be called as configured (bad URL, unknown auth style or provider...)."""
 
 
+def parse_header(value: str) -> tuple[str, str]:
+    """A `NAME:VALUE` header given on the command line, as (lower-case name, value)."""
+    name, sep, rest = value.partition(":")
+    if not sep or not name.strip():
+        raise TargetError(f"expected NAME:VALUE, got {value!r}")
+    return name.strip().lower(), rest.strip()
+
+
 @dataclass
 class Target:
     """The endpoint under test. `base_url` follows the SDKs' ANTHROPIC_BASE_URL convention:

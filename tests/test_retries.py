@@ -140,3 +140,9 @@ def test_the_pytest_plugin_retries_too(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(failed=1)
     assert "the target answered 429 rate_limit_error twice" in result.stdout.str()
     assert front.faults_served == {"429": 2}
+
+
+def test_negative_retries_are_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--conformance", "--conformance-retries", "-1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--conformance-retries must be 0 or more, got -1" in result.stderr.str()
