@@ -609,7 +609,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         except TargetError as exc:
             raise UsageError(str(exc)) from None
         redactor = target.redactor()
-        clear_reports(args.out)  # what --out holds is this run's report, never an earlier one
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+            clear_reports(args.out)  # what --out holds is this run's report, never an earlier one
+        except OSError as exc:
+            raise UsageError(f"cannot write the reports to {args.out}: {exc.strerror or exc}") from None
         reporter = ConsoleReporter(verbose=args.verbose, redactor=redactor)
         reporter.start(target.info(), len(cases))
 
@@ -628,18 +632,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
 
         report = asyncio.run(run())
-        paths = write_reports(report, args.out, redactor=redactor)
-        if args.record is not None:
-            from conformance.cassette import write_cassette
+        try:
+            paths = write_reports(report, args.out, redactor=redactor)
+            if args.record is not None:
+                from conformance.cassette import write_cassette
 
-            paths["record"] = write_cassette(report, cases, args.record, redactor=redactor)
+                paths["record"] = write_cassette(report, cases, args.record, redactor=redactor)
+        except OSError as exc:  # a full disk, a directory removed meanwhile: not a defect of the tool
+            raise UsageError(f"cannot write {exc.filename or args.out}: {exc.strerror or exc}") from None
         reporter.finish(report, paths)
         if args.profile:
             _print_lines(_profile_verdict(args.profile, report))
         if interrupts.exit_code is not None:
             return interrupts.exit_code
         code = _gate_exit(args, report, baseline)
-    return EXIT_FAILED if report.interrupted else code
+        return EXIT_FAILED if report.interrupted else code
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

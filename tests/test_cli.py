@@ -138,3 +138,14 @@ def test_the_example_workflow_uses_real_flags() -> None:
     for argv in commands:
         args = parser.parse_args(argv)
         assert args.handler is not None
+
+
+def test_an_out_directory_that_cannot_be_written_is_a_usage_error_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    occupied = tmp_path / "a-file"
+    occupied.write_text("not a directory")
+    assert main(["run", "--out", str(occupied / "reports"), "-k", "text.string-content"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"conformance: error: cannot write the reports to {occupied / 'reports'}: ")
+    assert captured.err.count("\n") == 1 and "PASSED" not in captured.out
