@@ -14,6 +14,7 @@ from conformance.cases import Case, CaseError, Step, resolve
 from conformance.judge import case_result, judge, rejected_key, step_history, step_refused
 from conformance.model import CaseResult, Exchange, Finding, Outcome, Request, RunReport, Severity
 from conformance.redact import Redactor
+from conformance.report.evidence import EvidenceBudget
 from conformance.retry import RetryPolicy, describe_answer, is_transient
 from conformance.target import Target, TargetError
 from conformance.transport import Limits, Transport
@@ -105,6 +106,8 @@ class Runner:
         self.stop = stop or Stop()
         self._slots = asyncio.Semaphore(max(1, concurrency))
         self._key_verdicts: list[bool] = []
+        # Once judged, a result keeps only what its reports will keep: memory does not grow with what targets send.
+        self.kept = EvidenceBudget()
 
     async def run(self, cases: Iterable[Case], on_result: ResultCallback | None = None) -> list[CaseResult]:
         """The results of the cases that finished: all of them, unless the run was stopped."""
@@ -112,7 +115,7 @@ class Runner:
 
         async def one(case: Case) -> None:
             async with self._slots:
-                result = await self.run_case(case)
+                result = self.kept.result(await self.run_case(case))
             finished.append(result)
             self._watch_key(case, result)
             if on_result is not None:

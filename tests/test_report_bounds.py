@@ -3,6 +3,7 @@ at every sink, atomic files, and interrupted runs marked in every report."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import secrets
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from conformance.cases import load_cases
 from conformance.cassette import load_cassette, write_cassette
 from conformance.model import CaseResult, Exchange, Finding, Outcome, Request, Response, RunReport, SSEEvent, TargetInfo
 from conformance.redact import REDACTED, Redactor
@@ -33,6 +35,9 @@ from conformance.report.evidence import (
 )
 from conformance.report.junit import NOT_RUN_MESSAGE
 from conformance.report.matrix import build_matrix, write_matrix
+from conformance.runner import run_suite
+from conformance.target import Target
+from tests.hostile import head, hostile_server
 
 URL = "http://gateway.test/v1/messages"
 SECRET = "sk-test-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
@@ -322,3 +327,21 @@ def test_an_interrupted_run_is_marked_in_every_report(tmp_path: Path) -> None:
     assert (target["complete"], target["interrupted"], target["not_run"]) == (False, "SIGINT", 2)
     complete = write_reports(_report(_result("done.one", _stream(3))), tmp_path / "whole")
     assert 'id="interrupted"' not in complete["html"].read_text(encoding="utf-8")
+
+
+# A run holds only what its reports keep
+
+
+def test_a_run_keeps_only_bounded_evidence_of_each_judged_case() -> None:
+    async def big_body(writer: Any) -> None:
+        writer.write(head(200, "application/json") + b'{"x": "' + b"y" * (3 * MAX_BODY_CHARS))
+
+    async def run() -> RunReport:
+        cases = [case for case in load_cases() if case.id == "text.string-content"]
+        async with hostile_server(big_body) as base_url:
+            return await run_suite(Target(base_url=base_url, api_key="k" * 20), cases)
+
+    (result,) = asyncio.run(run()).results
+    response = result.exchanges[0].response
+    assert response is not None and len(response.text) == MAX_BODY_CHARS
+    assert result.exchanges[0].evidence_cut["body"]["dropped_chars"] == 2 * MAX_BODY_CHARS + len('{"x": "')

@@ -41,7 +41,7 @@ MAX_TEXT_CHARS = 4 * KIB
 # Findings kept per case (an endless stream can yield one per event); the rest are counted.
 MAX_FINDINGS = 200
 # Evidence of a whole run (body text, event data and headers, in characters).
-RUN_BUDGET_CHARS = 64 * MIB
+RUN_BUDGET_CHARS = 16 * MIB
 # What one event costs in the budget beyond its data: its name, time and JSON punctuation.
 EVENT_OVERHEAD_CHARS = 64
 # Nesting depth of a written document; anything deeper becomes DEPTH_MARKER.
