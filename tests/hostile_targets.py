@@ -34,7 +34,7 @@ STREAM_CASES = ("streaming.structure",)
 # Bounds of every played run.
 MAX_SILENCE = 2.0
 TIMEOUT = 10.0
-HANG_GUARD = 60.0
+HANG_GUARD = 90.0
 MAX_RSS_MB = 500
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_REASON_CHARS = 500
