@@ -82,9 +82,20 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, 
         name, sep, value = line.partition(":")
         if sep:
             headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        return method, target, headers, await _read_chunked(reader)
     length = int(headers.get("content-length", "0") or "0")
     body = await reader.readexactly(length) if length else b""
     return method, target, headers, body
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    body = bytearray()
+    while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+        body += await reader.readexactly(size)
+        await reader.readexactly(2)
+    await reader.readuntil(b"\r\n")  # no trailers are sent to it
+    return bytes(body)
 
 
 async def _answer_connection(
@@ -96,6 +107,8 @@ async def _answer_connection(
         await writer.drain()
     except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
         pass
+    except asyncio.CancelledError:
+        pass  # the server is stopping: the answer ends here, like the connection
     finally:
         with contextlib.suppress(ConnectionError, RuntimeError):
             writer.close()
@@ -233,7 +246,8 @@ async def forward(upstream: str, request: HostileRequest, writer: asyncio.Stream
     """Relay the request to `upstream` (a base URL) and its answer back, byte for byte."""
     parts = urlsplit(upstream)
     reader, upstream_writer = await asyncio.open_connection(parts.hostname, parts.port)
-    headers = {**request.headers, "host": parts.netloc, "connection": "close"}
+    headers = {name: value for name, value in request.headers.items() if name != "transfer-encoding"}
+    headers |= {"host": parts.netloc, "connection": "close", "content-length": str(len(request.body))}
     lines = [f"{request.method} {parts.path.rstrip('/')}{request.path} HTTP/1.1"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     upstream_writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + request.body)
