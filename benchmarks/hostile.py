@@ -4,7 +4,7 @@ Prints, per misbehaviour: the exit code, wall seconds, peak RSS, the size of rep
 outputs hold the run's API key (a random canary) and what else went wrong (tests/test_hostile.py
 fails on the same list); then the totals.
 
-    python benchmarks/hostile.py [--jobs 1] [--only NAME,NAME] [--keep DIR]
+    python benchmarks/hostile.py [--jobs 1] [--only NAME,NAME] [--keep DIR] [--list]
 
 Runs one at a time by default, so that the wall times and memory are each run's own; `--jobs N`
 overlaps them (most of a hostile run is waiting for a silence, a drip or a timeout to end).
@@ -56,7 +56,14 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default: %(default)s)")
     parser.add_argument("--only", help="comma-separated misbehaviours (default: all)")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="keep every run's reports in DIR/NAME")
+    parser.add_argument("--list", action="store_true", help="list the misbehaviours and what each does, then exit")
     args = parser.parse_args()
+    if args.list:
+        width = max(len(m.name) for m in CATALOGUE)
+        print(
+            "\n".join(f"{m.name.ljust(width)}  {m.what}{' (legal: must pass)' if m.legal else ''}" for m in CATALOGUE)
+        )
+        return 0
     names = [name.strip() for name in args.only.split(",")] if args.only else [m.name for m in CATALOGUE]
     unknown = [name for name in names if name not in BY_NAME]
     if unknown:

@@ -2,7 +2,7 @@
 
 Each Misbehaviour is a small scripted answer for tests.hostile.HostileServer, named by the first
 segment of the request path; `answers(reference_url)` adds the forwarding layers in front of the
-reference server (clean, flaky, slow, and `once-NAME`: misbehave once, then answer correctly).
+reference server (`reference` as is, `flaky`, `slow`, and `once-NAME`: misbehave once, then relay).
 `play()` runs the command in a subprocess against one of them and measures what the tests bound
 and benchmarks/hostile.py prints: exit code, wall time, peak RSS, report size, canary hits.
 """
@@ -36,9 +36,9 @@ MAX_SILENCE = 2.0
 TIMEOUT = 10.0
 HANG_GUARD = 90.0
 MAX_RSS_MB = 500
-MAX_FILE_BYTES = 20 * 1024 * 1024
-MAX_REASON_CHARS = 500
 MIB = 1024 * 1024
+MAX_FILE_BYTES = 20 * MIB
+MAX_REASON_CHARS = 500
 HUGE_BODY_BYTES = 100 * MIB
 BOMB_GIB = 3
 WRITE_CHUNK = 64 * 1024
@@ -157,7 +157,7 @@ def gzip_bomb(size: int = BOMB_GIB * 1024 * MIB, zeros: int = MIB) -> bytes:
     compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     first = compressor.compress(buffer) + compressor.flush(zlib.Z_FULL_FLUSH)
     block = compressor.compress(buffer) + compressor.flush(zlib.Z_FULL_FLUSH)
-    final = compressor.flush(zlib.Z_FINISH)[:-8]  # the empty last block, without the 2-MiB trailer
+    final = compressor.flush(zlib.Z_FINISH)[:-8]  # the empty last block, without the trailer of two MiB
     crc = 0
     for _ in range(count):
         crc = zlib.crc32(buffer, crc)
@@ -260,7 +260,7 @@ async def huge_chunked_stream(request: HostileRequest, writer: asyncio.StreamWri
     await send(writer, [head(extra="transfer-encoding: chunked\r\n").replace(b"connection: close\r\n", b"")])
     block = b'event: ping\ndata: {"type": "ping"}\n\n' * 1000
     framed = f"{len(block):x}\r\n".encode() + block + b"\r\n"
-    await send(writer, repeated(framed, HUGE_BODY_BYTES))
+    await send(writer, repeated(framed, HUGE_BODY_BYTES // len(framed) * len(framed)))  # whole chunks only
     await send(writer, [b"0\r\n\r\n"])
 
 
