@@ -275,7 +275,7 @@ BMP_IMAGE = {"type": "image", "source": {"type": "base64", "media_type": "image/
         ({"model": ""}, "messages.request.model"),
         ({"max_tokens": "64"}, "messages.request.max_tokens"),
         ({"messages": []}, "messages.request.messages"),
-        ({"messages": [{"role": "system", "content": "Hi"}]}, "messages.request.role"),
+        ({"messages": [{"role": "wizard", "content": "Hi"}]}, "messages.request.role"),
         ({"messages": _user({"type": "text", "text": ""})}, "messages.request.content"),
         ({"system": 5}, "messages.request.system"),
         ({"stop_sequences": "###"}, "messages.request.stop_sequences"),

@@ -93,7 +93,7 @@ def test_where_the_docs_win_over_the_official_spec(official_root):
 FACTS_REQUEST_FIELDS = {
     "model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature", "top_p", "top_k",
     "metadata", "service_tier", "thinking", "tool_choice", "tools", "cache_control", "output_config", "container",
-    "inference_geo",
+    "inference_geo", "speed", "diagnostics", "user_profile_id", "workspace_id",
 }  # fmt: skip
 FACTS_REQUEST_BLOCKS = {
     "text", "image", "document", "search_result", "thinking", "redacted_thinking", "tool_use", "tool_result",
@@ -102,6 +102,8 @@ FACTS_REQUEST_BLOCKS = {
     "container_upload",
 }  # fmt: skip
 FACTS_RESPONSE_BLOCKS = FACTS_REQUEST_BLOCKS - {"image", "document", "search_result", "tool_result"}
+# Blocks only a `role: system` message carries (SDK 2.17.0, mid-conversation-tool-changes beta).
+FACTS_SYSTEM_MESSAGE_BLOCKS = {"tool_addition", "tool_removal"}
 FACTS_RESPONSE_FIELDS = {
     "id", "type", "role", "content", "model", "stop_reason", "stop_sequence", "stop_details", "usage", "container",
 }  # fmt: skip
@@ -159,7 +161,8 @@ def test_every_listed_request_and_response_field(ours):
 
 
 def test_every_listed_type(ours):
-    assert ours["request.messages[].content[].type"].values == FACTS_REQUEST_BLOCKS
+    assert ours["request.messages[].content[].type"].values == FACTS_REQUEST_BLOCKS | FACTS_SYSTEM_MESSAGE_BLOCKS
+    assert ours["request.messages[].role"].values == {"user", "assistant", "system"}
     assert (ours["response.content[].type"].values or set()) >= FACTS_RESPONSE_BLOCKS
     assert set(contract.enum("StopReason")) == FACTS_STOP_REASONS
     assert contract.discriminated_types("ContentBlockDelta") == FACTS_DELTAS

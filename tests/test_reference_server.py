@@ -398,8 +398,34 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("unknown field", body(not_a_real_parameter=True), "not_a_real_parameter: Extra inputs are not permitted"),
     ("message extra key", body(messages=[{**user("Hi"), "name": "x"}]), "messages.0.name: Extra inputs"),
     ("message not object", body(messages=["Hi"]), "messages.0: Input should be a valid dictionary"),
-    ("role wizard", body(messages=[{"role": "wizard", "content": "Hi"}]), "messages.0.role: Input should be 'user' or"),
-    ("role system without beta", body(messages=[{"role": "system", "content": "x"}, user("Hi")]), "messages.0.role"),
+    (
+        "role wizard",
+        body(messages=[{"role": "wizard", "content": "Hi"}]),
+        "messages.0.role: Input should be 'user', 'assistant' or",
+    ),
+    (
+        "system message neither content nor config",
+        body(messages=[user("Hi"), {"role": "system"}]),
+        "content or output_config",
+    ),
+    (
+        "clear_at on a user message",
+        body(messages=[{"role": "user", "content": "Hi", "clear_at": "never"}]),
+        "messages.0.clear_at",
+    ),
+    (
+        "system message format",
+        body(messages=[user("Hi"), {"role": "system", "content": "x", "output_config": {"format": None}}]),
+        "messages.1.output_config.format",
+    ),
+    (
+        "system message effort",
+        body(messages=[user("Hi"), {"role": "system", "content": "x", "output_config": {"effort": "huge"}}]),
+        "messages.1.output_config.effort",
+    ),
+    ("speed", body(speed="turbo"), "speed: Input should be"),
+    ("diagnostics", body(diagnostics={"previous_message_id": 5}), "diagnostics.previous_message_id"),
+    ("workspace_id", body(workspace_id=5), "workspace_id: Input should be a valid string"),
     ("content missing", body(messages=[{"role": "user"}]), "messages.0.content: Field required"),
     ("content empty string", body(messages=[user("")]), "messages.0: all messages must have non-empty content"),
     ("content empty list", body(messages=[user([])]), "messages.0: all messages must have non-empty content"),
@@ -705,15 +731,65 @@ def test_invalid_streaming_request_is_a_json_error_not_a_stream(client: httpx.Cl
     assert_error(client.post("/v1/messages", json=payload), 400, "invalid_request_error", "max_tokens: Field required")
 
 
-def test_system_role_needs_the_mid_conversation_system_beta(client: httpx.Client) -> None:
+def test_system_role_is_accepted_without_a_beta(client: httpx.Client) -> None:
     payload = body(messages=[user("Hi"), assistant("Hello."), {"role": "system", "content": "Be brief."}, user("Go")])
-    beta = {"anthropic-beta": "other-beta,mid-conversation-system-2026-04-07"}
-    assert create(client, payload, headers=beta)["content"]
-    assert_error(client.post("/v1/messages", json=payload), 400, "invalid_request_error", "messages.2.role")
+    assert create(client, payload)["content"]
     image = {"type": "image", "source": {"type": "url", "url": "https://e.com/a.png"}}
     payload["messages"][2]["content"] = [image]
-    response = client.post("/v1/messages", json=payload, headers=beta)
+    response = client.post("/v1/messages", json=payload)
     assert_error(response, 400, "invalid_request_error", "messages.2.content.0: Input tag 'image'")
+
+
+def test_system_message_per_turn_controls_and_tool_changes(client: httpx.Client) -> None:
+    text = {"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}
+    added = {"type": "tool_addition", "tool": {"type": "tool_reference", "tool_name": "Read"}}
+    system = {"role": "system", "content": [text, added], "output_config": {"effort": "medium"}, "clear_at": "never"}
+    assert create(client, body(messages=[user("Hi"), system]))["content"]
+    only_config = {"role": "system", "output_config": {}}
+    refused = client.post("/v1/messages", json=body(messages=[user("Hi"), only_config]))
+    assert_error(
+        refused, 400, "invalid_request_error", "messages.1: a system message must have content or output_config"
+    )
+    assert create(client, body(messages=[user("Hi"), {"role": "system", "output_config": {"effort": "low"}}]))[
+        "content"
+    ]
+    counted = client.post("/v1/messages/count_tokens", json={"model": "claude-x", "messages": [user("Hi"), system]})
+    assert counted.status_code == 200
+
+
+def test_current_ga_request_fields_are_accepted(client: httpx.Client) -> None:
+    payload = body(
+        speed="fast",
+        diagnostics={"previous_message_id": None},
+        user_profile_id="up_1",
+        workspace_id="wrkspc_1",
+        container={"id": None, "skills": [{"type": "anthropic", "skill_id": "pdf"}]},
+        thinking={"type": "between_tools"},
+    )
+    assert create(client, payload)["content"]
+    count = {"model": "claude-x", "messages": [user("Hi")], "speed": "standard", "workspace_id": "w"}
+    assert client.post("/v1/messages/count_tokens", json=count).status_code == 200
+
+
+def test_current_ga_blocks_and_tools_are_accepted(client: httpx.Client) -> None:
+    image = {"type": "image", "source": {"type": "url", "url": "https://e.com/a.png"}}
+    tools = [
+        {"type": "browser_toolset_20260801", "configs": None},
+        {"type": "web_fetch_20260318", "name": "web_fetch", "response_inclusion": "full", "url_sources": {}},
+        {"name": "Read", "input_schema": {"type": "object"}},
+    ]
+    call = {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}, "caller": None, "toolset_name": None}
+    browser = {"type": "browser_state", "tabs": [{"url": "https://e.com"}]}
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "toolset_name": "b", "content": [browser]}
+    messages = [
+        user([{**image, "transformations": {"oversized_image": "downsize"}}, {"type": "text", "text": "Look"}]),
+        assistant([call]),
+        user([result]),
+    ]
+    assert create(client, body(messages=messages, tools=tools))["content"]
+    bad = [{**tools[1], "response_inclusion": "partial"}]
+    refused = client.post("/v1/messages", json=body(tools=bad))
+    assert_error(refused, 400, "invalid_request_error", "tools.0.web_fetch_20260318.response_inclusion")
 
 
 def test_version_2026_10_21_refuses_assistant_documents_and_user_citations(client: httpx.Client) -> None:
@@ -754,7 +830,7 @@ def test_message_has_every_field(client: httpx.Client) -> None:
     assert usage["cache_creation"] == {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}
     assert usage["server_tool_use"] is None
     assert usage["service_tier"] == "standard"
-    assert usage["inference_geo"] is None
+    assert usage["inference_geo"] == "not_available"
 
 
 def test_inference_geo_is_echoed_in_usage(client: httpx.Client) -> None:

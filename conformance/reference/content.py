@@ -79,6 +79,7 @@ class ContentValidator:
             "search_result": self._search_result,
             "document": self._document,
             "tool_reference": _tool_reference,
+            "browser_state": _browser_state,
         }
 
     def message_content(self, content: Any, location: str, role: str) -> None:
@@ -96,6 +97,14 @@ class ContentValidator:
             return
         for index, block in enumerate(f.array(content, location)):
             f.tagged(block, f.at(location, index), {"text": self._text})
+
+    def system_message_content(self, content: Any, location: str) -> None:
+        """A system message's content: a string, or text, tool_addition and tool_removal blocks."""
+        if isinstance(content, str):
+            return
+        changes = {"tool_addition": _tool_change, "tool_removal": _tool_change}
+        for index, block in enumerate(f.array(content, location)):
+            f.tagged(block, f.at(location, index), {"text": self._text, **changes})
 
     def _role_rules(self, block: dict[str, Any], kind: str, location: str, role: str) -> None:
         if role == "user" and kind in ASSISTANT_ONLY:
@@ -129,9 +138,10 @@ class ContentValidator:
         cache_control(block.get("cache_control"), f.at(location, "cache_control"))
 
     def _image(self, block: dict[str, Any], location: str) -> None:
-        f.obj(block, location, ("type", "source"), ("cache_control",))
+        f.obj(block, location, ("type", "source"), ("cache_control", "transformations"))
         f.tagged(block["source"], f.at(location, "source"), {"base64": _base64_image, "url": _url_source})
         cache_control(block.get("cache_control"), f.at(location, "cache_control"))
+        f.optional(block.get("transformations"), f.open_obj, f.at(location, "transformations"))
 
     def _document(self, block: dict[str, Any], location: str) -> None:
         f.obj(block, location, ("type", "source"), ("title", "context", "citations", "cache_control"))
@@ -171,17 +181,18 @@ class ContentValidator:
         f.string(block["data"], f.at(location, "data"))
 
     def _tool_use(self, block: dict[str, Any], location: str) -> None:
-        f.obj(block, location, ("type", "id", "name", "input"), ("cache_control", "caller"))
+        f.obj(block, location, ("type", "id", "name", "input"), ("cache_control", "caller", "toolset_name"))
         f.string(block["id"], f.at(location, "id"), pattern=TOOL_ID_PATTERN)
         f.string(block["name"], f.at(location, "name"), min_length=1, max_length=200)
         if not isinstance(block["input"], dict):
             f.fail(f.at(location, "input"), "Input should be a valid dictionary")
-        if "caller" in block:
-            _caller(block["caller"], f.at(location, "caller"))
+        f.optional(block.get("caller"), _caller, f.at(location, "caller"))
+        f.optional(block.get("toolset_name"), f.string, f.at(location, "toolset_name"))
         cache_control(block.get("cache_control"), f.at(location, "cache_control"))
 
     def _tool_result(self, block: dict[str, Any], location: str) -> None:
-        f.obj(block, location, ("type", "tool_use_id"), ("content", "is_error", "cache_control"))
+        f.obj(block, location, ("type", "tool_use_id"), ("content", "is_error", "cache_control", "toolset_name"))
+        f.optional(block.get("toolset_name"), f.string, f.at(location, "toolset_name"))
         f.string(block["tool_use_id"], f.at(location, "tool_use_id"), pattern=TOOL_ID_PATTERN)
         content = block.get("content")
         if content is not None and not isinstance(content, str):
@@ -216,6 +227,19 @@ def _citations_config(value: Any, location: str) -> None:
 def _caller(value: Any, location: str) -> None:
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
         f.fail(location, "Input should be a valid dictionary with a string `type`")
+
+
+def _tool_change(block: dict[str, Any], location: str) -> None:
+    """tool_addition / tool_removal: `tool` references (or defines) the tool, by its own `type`."""
+    f.obj(block, location, ("type", "tool"), ("cache_control",))
+    f.open_obj(block["tool"], f.at(location, "tool"), ("type",))
+    cache_control(block.get("cache_control"), f.at(location, "cache_control"))
+
+
+def _browser_state(block: dict[str, Any], location: str) -> None:
+    """What a browser toolset reports back in a tool_result: carried as sent (its `tabs` required)."""
+    f.open_obj(block, location, ("type", "tabs"))
+    cache_control(block.get("cache_control"), f.at(location, "cache_control"))
 
 
 def _tool_reference(block: dict[str, Any], location: str) -> None:

@@ -42,7 +42,7 @@ def check_conversation(params: dict[str, Any]) -> None:
 
 def blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
     """A message's content as blocks (string content is one text block)."""
-    content = message["content"]
+    content = message.get("content") or []  # a system message may carry only output_config
     return [{"type": "text", "text": content}] if isinstance(content, str) else content
 
 

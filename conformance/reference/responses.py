@@ -40,7 +40,8 @@ def usage(input_tokens: int, output_tokens: int, inference_geo: str | None) -> d
         "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
         "server_tool_use": None,
         "service_tier": "standard",
-        "inference_geo": inference_geo,
+        # Real answers always carry a string here: the region asked for, else "not_available".
+        "inference_geo": inference_geo or "not_available",
     }
 
 

@@ -51,7 +51,7 @@ def count_input(params: dict[str, Any]) -> int:
     if system:
         total += SYSTEM_OVERHEAD + _count_content(system)
     for message in params["messages"]:
-        total += MESSAGE_OVERHEAD + _count_content(message["content"])
+        total += MESSAGE_OVERHEAD + _count_content(message.get("content") or [])
     tools = params.get("tools") or []
     if tools:
         total += TOOLS_OVERHEAD + sum(count_json(_without_cache_control(tool)) for tool in tools)

@@ -19,7 +19,7 @@ from conformance.reference.content import VERSION_WITHOUT_SAMPLING, ContentValid
 from conformance.reference.conversation import check_conversation
 
 SUPPORTED_VERSIONS = ("2023-06-01", "2023-01-01", VERSION_WITHOUT_SAMPLING)
-MID_CONVERSATION_SYSTEM_BETA = "mid-conversation-system"
+ROLES = ("user", "assistant", "system")
 
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k")
 COMMON_OPTIONAL = (
@@ -31,6 +31,9 @@ COMMON_OPTIONAL = (
     "cache_control",
     "context_management",
     "mcp_servers",
+    "speed",
+    "user_profile_id",
+    "workspace_id",
 )
 MESSAGES_OPTIONAL = (
     *COMMON_OPTIONAL,
@@ -41,9 +44,12 @@ MESSAGES_OPTIONAL = (
     "service_tier",
     "container",
     "inference_geo",
+    "diagnostics",
 )
 TOOL_NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,128}$"
 VERSIONED_TOOL_TYPE = re.compile(r"^[a-z][a-z0-9_]*_\d{8}$")
+# Toolsets (browser_toolset_20260801, ...) are versioned tools without a `name`.
+TOOLSET_TYPE = re.compile(r"^[a-z][a-z0-9_]*_toolset_\d{8}$")
 CUSTOM_TOOL_OPTIONAL = (
     "type",
     "description",
@@ -55,6 +61,8 @@ CUSTOM_TOOL_OPTIONAL = (
     "input_examples",
 )
 EFFORT_LEVELS = ("low", "medium", "high", "xhigh", "max")
+SPEEDS = ("standard", "fast")
+CLEAR_AT = ("next_user_message", "never")
 THINKING_DISPLAY = ("summarized", "omitted")
 MIN_THINKING_BUDGET = 1024
 INVALID_SCHEMA = (
@@ -73,10 +81,6 @@ class RequestContext:
 
     version: str = "2023-06-01"
     betas: tuple[str, ...] = ()
-
-    @property
-    def allows_system_role(self) -> bool:
-        return any(beta.startswith(MID_CONVERSATION_SYSTEM_BETA) for beta in self.betas)
 
 
 def validate_messages_request(body: dict[str, Any], context: RequestContext) -> dict[str, Any]:
@@ -116,6 +120,10 @@ def _validate_common(body: dict[str, Any], context: RequestContext) -> None:
     if "output_config" in body:
         _validate_output_config(body["output_config"])
     cache_control(body.get("cache_control"), "cache_control")
+    f.optional(body.get("speed"), f.literal, "speed", choices=SPEEDS)
+    for name in ("user_profile_id", "workspace_id"):
+        if name in body:
+            f.string(body[name], name)
     f.optional(body.get("context_management"), f.open_obj, "context_management")
     if "mcp_servers" in body:
         for index, server in enumerate(f.array(body["mcp_servers"], "mcp_servers")):
@@ -126,21 +134,39 @@ def _validate_messages(value: Any, context: RequestContext) -> None:
     messages = f.array(value, "messages")
     if not messages:
         f.fail("messages", "at least one message is required")
-    roles = ("user", "assistant", "system") if context.allows_system_role else ("user", "assistant")
     validator = ContentValidator(context.version)
     for index, message in enumerate(messages):
         location = f"messages.{index}"
+        f.open_obj(message, location, ("role",))
+        role = f.literal(message["role"], f.at(location, "role"), ROLES)
+        if role == "system":
+            _validate_system_message(message, location, validator)
+            continue
         f.obj(message, location, ("role", "content"))
-        role = f.literal(message["role"], f.at(location, "role"), roles)
         content = message["content"]
         if not isinstance(content, (str, list)):
             f.fail(f.at(location, "content"), "Input should be a valid string or a list of content blocks")
-        if role == "system":
-            validator.text_blocks(content, f.at(location, "content"))
-        else:
-            validator.message_content(content, f.at(location, "content"), role)
+        validator.message_content(content, f.at(location, "content"), role)
         if not content and not (role == "assistant" and index == len(messages) - 1):
             f.fail(location, "all messages must have non-empty content except for the optional final assistant message")
+
+
+def _validate_system_message(message: dict[str, Any], location: str, validator: ContentValidator) -> None:
+    """A `role: system` message: text (and tool addition/removal blocks) applying from that turn on,
+    with optional per-turn `output_config` ({effort}) and `clear_at`; content may be left out only
+    when output_config has a field (`{}` is accepted beside content)."""
+    f.obj(message, location, ("role",), ("content", "output_config", "clear_at"))
+    if message.get("output_config") is not None:
+        config = f.obj(message["output_config"], f.at(location, "output_config"), (), ("effort",))
+        f.optional(config.get("effort"), f.literal, f.at(location, "output_config.effort"), choices=EFFORT_LEVELS)
+    f.optional(message.get("clear_at"), f.literal, f.at(location, "clear_at"), choices=CLEAR_AT)
+    content = message.get("content")
+    if content is not None:
+        if not isinstance(content, (str, list)):
+            f.fail(f.at(location, "content"), "Input should be a valid string or a list of content blocks")
+        validator.system_message_content(content, f.at(location, "content"))
+    if not content and not message.get("output_config"):
+        f.fail(location, "a system message must have content or output_config fields")
 
 
 def _validate_system(value: Any, context: RequestContext) -> None:
@@ -154,7 +180,7 @@ def _validate_generation(body: dict[str, Any]) -> None:
     if "stop_sequences" in body:
         for index, sequence in enumerate(f.array(body["stop_sequences"], "stop_sequences")):
             if not f.string(sequence, f"stop_sequences.{index}").strip():
-                f.fail("stop_sequences", "each stop sequence must contain non-whitespace characters")
+                f.fail("stop_sequences", "each stop sequence must contain non-whitespace")
     if "stream" in body:
         f.boolean(body["stream"], "stream")
     for name in ("temperature", "top_p"):
@@ -167,8 +193,18 @@ def _validate_generation(body: dict[str, Any]) -> None:
         f.optional(metadata.get("user_id"), f.string, "metadata.user_id", max_length=512)
     if "service_tier" in body:
         f.literal(body["service_tier"], "service_tier", ("auto", "standard_only"))
-    for name in ("container", "inference_geo"):
-        f.optional(body.get(name), f.string, name)
+    f.optional(body.get("inference_geo"), f.string, "inference_geo")
+    if isinstance(body.get("container"), dict):
+        container = f.obj(body["container"], "container", (), ("id", "skills"))
+        f.optional(container.get("id"), f.string, "container.id")
+        if container.get("skills") is not None:
+            for index, skill in enumerate(f.array(container["skills"], "container.skills")):
+                f.open_obj(skill, f"container.skills.{index}", ("type", "skill_id"))
+    else:
+        f.optional(body.get("container"), f.string, "container")
+    if body.get("diagnostics") is not None:
+        diagnostics = f.obj(body["diagnostics"], "diagnostics", (), ("previous_message_id",))
+        f.optional(diagnostics.get("previous_message_id"), f.string, "diagnostics.previous_message_id")
 
 
 def _validate_tools(value: Any) -> list[str]:
@@ -181,8 +217,10 @@ def _validate_tools(value: Any) -> list[str]:
         if kind is None or kind == "custom":
             _validate_custom_tool(tool, f.at(location, "custom"))
         elif isinstance(kind, str) and VERSIONED_TOOL_TYPE.match(kind):
-            f.open_obj(tool, f.at(location, kind), ("name",))
-            f.string(tool["name"], f.at(f.at(location, kind), "name"), min_length=1)
+            named = not TOOLSET_TYPE.match(kind)
+            f.open_obj(tool, f.at(location, kind), ("name",) if named else ())
+            if named:
+                f.string(tool["name"], f.at(f.at(location, kind), "name"), min_length=1)
             cache_control(tool.get("cache_control"), f.at(f.at(location, kind), "cache_control"))
             known_fields("ToolDefinition")(tool, f.at(location, kind))
         else:
@@ -191,7 +229,8 @@ def _validate_tools(value: Any) -> list[str]:
                 f"Input tag '{kind}' found using 'type' does not match any of the expected tags: "
                 "'custom' or a versioned tool type such as 'web_search_20250305'",
             )
-        names.append(tool["name"])
+        if "name" in tool:
+            names.append(tool["name"])
     if len(set(names)) != len(names):
         f.fail("tools", "Tool names must be unique.")
     return names
@@ -262,10 +301,12 @@ def _validate_thinking(value: Any, tool_choice: Any) -> None:
         f.obj(config, location, ("type",), ("display",))
         f.optional(config.get("display"), f.literal, f.at(location, "display"), choices=THINKING_DISPLAY)
 
-    def disabled(config: dict[str, Any], location: str) -> None:
+    def bare(config: dict[str, Any], location: str) -> None:
         f.obj(config, location, ("type",))
 
-    kind = f.tagged(value, "thinking", {"enabled": enabled, "disabled": disabled, "adaptive": adaptive})
+    kind = f.tagged(
+        value, "thinking", {"enabled": enabled, "disabled": bare, "adaptive": adaptive, "between_tools": bare}
+    )
     if kind != "disabled" and isinstance(tool_choice, dict) and tool_choice.get("type") in ("any", "tool"):
         f.fail("", "Thinking may not be enabled when tool_choice forces tool use.")
 
