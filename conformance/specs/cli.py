@@ -1,4 +1,4 @@
-"""`conformance specs merge | diff | vendor`: the contracts under specs/, without sending a request.
+"""`conformance specs merge | diff | vendor | drift`: the contracts under specs/, without a request to a target.
 
 `add_parser(commands)` registers the `specs` command on the main parser's subcommands. Every
 handler returns an exit code: 0 done, 1 the work failed (stale file, unreachable source...),
@@ -14,6 +14,7 @@ from pathlib import Path
 from conformance.specs.compare import Status
 from conformance.specs.diff import KEY_ROWS, SYMBOLS, build_matrix
 from conformance.specs.documents import SpecError
+from conformance.specs.drift import DEFAULT_SDK_VERSION
 from conformance.specs.profiles import ProfileError, known_providers
 from conformance.specs.render import FORMATS, write_matrix
 
@@ -36,7 +37,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register `specs` and its subcommands on the main parser's subcommands."""
     specs = commands.add_parser(
         "specs",
-        help="compare, merge and vendor the provider contracts under specs/ (no request is sent)",
+        help="compare, merge and vendor the contracts under specs/ and follow the official SDK (no target is asked)",
         description="Work with the contracts under specs/: Anthropic's canonical contract "
         "(specs/anthropic/openapi.yaml) and each provider's documented contract and profile "
         "(specs/<provider>/openapi.yaml, profile.yaml).",
@@ -96,6 +97,32 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     vendor.add_argument("--specs", type=Path, metavar="DIR", help="the specs directory (default: the built-in specs/)")
     vendor.set_defaults(handler=cmd_vendor)
+
+    drift = actions.add_parser(
+        "drift",
+        help="compare our contract with the official Python SDK's types (installed from PyPI into a cache)",
+        description="Install the official Python SDK (`anthropic`, pinned by default) into a cache folder, derive "
+        "JSON Schemas from its types (Messages create and count_tokens params, GA and beta; Message; every stream "
+        "event; errors; count_tokens response) and print where specs/anthropic/openapi.yaml departs from them: what "
+        "our contract lacks or wrongly forbids, what it has that the SDK lacks, and what it accepts without a beta "
+        "that the SDK has only in beta, each with the SDK type it comes from. Differences recorded with a reason in "
+        "specs/anthropic/drift-allow.yaml are explained; the others are drift.",
+        epilog="Exit codes: 0 no unexplained drift, 1 unexplained drift (or the SDK could not be installed or "
+        "read), 2 usage error.",
+    )
+    version = drift.add_mutually_exclusive_group()
+    version.add_argument(
+        "--sdk-version",
+        metavar="V",
+        help=f"the `anthropic` release to compare with (default: {DEFAULT_SDK_VERSION}, the one the contract follows)",
+    )
+    version.add_argument("--latest", action="store_true", help="the newest `anthropic` release on PyPI")
+    drift.add_argument(
+        "--cache", type=Path, metavar="DIR", help="where SDK releases are installed (default: ~/.cache/conformance/sdk)"
+    )
+    drift.add_argument("--specs", type=Path, metavar="DIR", help="the specs directory (default: the built-in specs/)")
+    drift.add_argument("-v", "--verbose", action="store_true", help="also print the explained differences and why")
+    drift.set_defaults(handler=cmd_drift)
 
 
 def _specs_dir(args: argparse.Namespace) -> Path | None:
@@ -196,3 +223,57 @@ def cmd_vendor(args: argparse.Namespace) -> int:
     if result.unresolved:
         print(f"{len(result.unresolved)} reference(s) could not be followed, e.g. {result.unresolved[0]}")
     return EXIT_OK
+
+
+DRIFT_HEADINGS = {
+    "lacks": "our contract lacks (in the SDK's GA types)",
+    "lacks-beta": "our contract lacks (only in the SDK's beta types)",
+    "forbids": "our contract forbids what the SDK admits",
+    "required": "the SDK always sends, our contract leaves optional",
+    "beta-only": "our contract has without a beta, the SDK only in beta",
+    "extra": "our contract has, the SDK lacks",
+}
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from conformance.specs.drift import KINDS, DriftError, allow_path, check_version, drift
+
+    version = None if args.latest else (args.sdk_version or DEFAULT_SDK_VERSION)
+    try:
+        if version is not None:
+            check_version(version)
+        directory = _specs_dir(args)
+    except (DriftError, SpecError) as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    try:
+        print(f"installing anthropic {version or '(latest)'} into the cache (once per release)...", file=sys.stderr)
+        result = drift(version, args.cache, directory)
+    except DriftError as exc:
+        _error(str(exc))
+        return EXIT_FAILED
+    except SpecError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    allow = allow_path(directory)
+    print(
+        f"anthropic {result.sdk_version} against our contract: "
+        f"{len(result.explained) + len(result.unexplained)} differences, {len(result.explained)} explained by "
+        f"{allow.name}, {len(result.unexplained)} unexplained"
+    )
+    for kind in KINDS:
+        found = [difference for difference in result.unexplained if difference.kind == kind]
+        if found:
+            print(f"\n{DRIFT_HEADINGS[kind]} ({len(found)}):")
+            for difference in found:
+                where = f"  [{difference.sdk_type}]" if difference.sdk_type else ""
+                print(f"  {difference.path}: {difference.detail}{where}")
+    if args.verbose and result.explained:
+        print("\nexplained:")
+        for difference, allowance in result.explained:
+            print(f"  {difference.kind:<10} {difference.path}: {allowance.reason}")
+    if result.unused:
+        print(f"\n{len(result.unused)} entries of {allow.name} match nothing in this release:")
+        for allowance in result.unused:
+            print(f"  {allowance.kind:<10} {allowance.path}")
+    return EXIT_FAILED if result.unexplained else EXIT_OK
