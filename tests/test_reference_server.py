@@ -731,6 +731,12 @@ def test_invalid_streaming_request_is_a_json_error_not_a_stream(client: httpx.Cl
     assert_error(client.post("/v1/messages", json=payload), 400, "invalid_request_error", "max_tokens: Field required")
 
 
+def test_blank_stop_sequence_is_refused_in_the_apis_words(client: httpx.Client) -> None:
+    """Clients match on this exact message."""
+    message = assert_error(client.post("/v1/messages", json=body(stop_sequences=["\n "])), 400, "invalid_request_error")
+    assert message == "stop_sequences: each stop sequence must contain non-whitespace"
+
+
 def test_system_role_is_accepted_without_a_beta(client: httpx.Client) -> None:
     payload = body(messages=[user("Hi"), assistant("Hello."), {"role": "system", "content": "Be brief."}, user("Go")])
     assert create(client, payload)["content"]
