@@ -28,6 +28,7 @@ from tests.exchanges import (
     stream_exchange,
     text_block,
     text_stream,
+    thinking_block,
     thinking_stream,
     tool_request_body,
     tool_stream,
@@ -147,6 +148,22 @@ def test_block_events_for_an_index_message_start_already_holds_are_findings():
         "(and 1 more like it, the last at event 4)",
         "event 5: content_block_stop for content block 0, which arrived complete in message_start (event 0)",
     ]
+
+
+def test_a_thinking_block_complete_in_message_start_is_signed():
+    unsigned = only_finding(
+        stream_exchange(
+            [_started_with(thinking_block(signature=""), text_block("ALPHA")), message_delta(), MESSAGE_STOP]
+        ),
+        GRAMMAR,
+        "stream.thinking-signature",
+    )
+    assert unsigned.message == (
+        "event 0: thinking block 0 arrives complete in message_start without a signature; a complete thinking "
+        "block carries its signature"
+    )
+    signed = [_started_with(thinking_block(), text_block("ALPHA")), message_delta(), MESSAGE_STOP]
+    assert check(GRAMMAR, stream_exchange(signed)) == []
 
 
 def test_unknown_block_types_take_any_delta():

@@ -197,6 +197,12 @@ class _Grammar:
             kind = block_data.get("type") if isinstance(block_data, dict) else None
             block = _Block(position, kind if isinstance(kind, str) else None, index, index, in_message_start=True)
             self.blocks[position] = block
+            if kind == "thinking" and not block_data.get("signature"):
+                self.out.add(
+                    f"event {index}: thinking block {position} arrives complete in message_start without a "
+                    "signature; a complete thinking block carries its signature",
+                    "stream.thinking-signature",
+                )
         self.next_index = len(self.blocks)
 
     def _message_delta(self, index: int, payload: dict[str, Any]) -> None:
