@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from conformance.accumulate import accumulate
+from conformance.checks import common, run_checks
 from tests.exchanges import (
     MESSAGE_STOP,
     block_start,
@@ -12,13 +13,16 @@ from tests.exchanges import (
     continuation_message,
     continuation_stream,
     delta,
+    failures,
     message_delta,
     message_start,
     program_message,
     program_stream,
     sse,
+    stream_exchange,
     text_block,
     text_stream,
+    tool_request_body,
     tool_stream,
 )
 
@@ -89,3 +93,11 @@ def test_folding_is_linear_in_the_size_of_the_stream():
     rebuilt = accumulate(events)
     assert len(rebuilt.message["content"][0]["text"]) == 3_000_000
     assert time.monotonic() - began < 30  # a hang guard, not a benchmark
+
+
+def test_the_checks_of_one_exchange_fold_its_stream_once(monkeypatch):
+    folds = []
+    monkeypatch.setattr(common, "accumulate", lambda events: folds.append(events) or accumulate(events))
+    exchange = stream_exchange(tool_stream(), request_body=tool_request_body())
+    assert failures(run_checks(exchange)) == []
+    assert folds == [exchange.response.events]

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance import contract
-from conformance.accumulate import accumulate
+from conformance.accumulate import Accumulated, accumulate
 from conformance.model import Exchange, Finding, Response, Severity, SSEEvent
 
 Check = Callable[[Exchange], list[Finding]]
@@ -193,6 +193,21 @@ class FinalMessage:
         return usage if isinstance(usage, dict) else {}
 
 
+# The last stream folded and its fold: every check of one exchange asks for the same events, so they
+# are folded once. The events are held, so their identity cannot be reused by another list.
+_last_fold: tuple[list[SSEEvent], Accumulated] | None = None
+
+
+def _fold(events: list[SSEEvent]) -> Accumulated:
+    global _last_fold
+    last = _last_fold
+    if last is not None and last[0] is events:
+        return last[1]
+    folded = accumulate(events)
+    _last_fold = (events, folded)
+    return folded
+
+
 def complete_message(exchange: Exchange) -> FinalMessage | None:
     """The complete Message of a successful /v1/messages exchange, or None.
 
@@ -208,7 +223,7 @@ def complete_message(exchange: Exchange) -> FinalMessage | None:
         return FinalMessage(body, streamed=False) if isinstance(body, dict) and body.get("type") == "message" else None
     if res.truncated:
         return None
-    rebuilt = accumulate(res.events)
+    rebuilt = _fold(res.events)
     if rebuilt.message is None or rebuilt.error is not None:
         return None
     return FinalMessage(
