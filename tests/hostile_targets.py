@@ -709,9 +709,9 @@ def problems(
     if played.exit_code is None:
         found.append(f"hung: killed after {HANG_GUARD:g} s")
     elif played.exit_code not in exit_codes:
-        found.append(
-            f"exit code {played.exit_code} (expected {' or '.join(map(str, exit_codes))}): {_last_line(played.stderr)}"
-        )
+        said = _last_line(played.stderr)
+        expected = " or ".join(map(str, exit_codes))
+        found.append(f"exit code {played.exit_code} (expected {expected})" + (f": {said}" if said else ""))
     for name, text in (("stdout", played.stdout), ("stderr", played.stderr)):
         if "Traceback" in text:
             found.append(f"a traceback on {name}: {_last_line(text)}")
@@ -758,4 +758,4 @@ def explanation(result: dict[str, Any]) -> str:
 
 def _last_line(text: str) -> str:
     lines = text.strip().splitlines()
-    return lines[-1][:200] if lines else "(nothing)"
+    return lines[-1][:200] if lines else ""

@@ -154,7 +154,12 @@ def battery(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             key = new_canary()
             with ReferenceServer(api_key=key) as reference, HostileServer(answers(reference.base_url)) as server:
                 played = play_all([m for m in CATALOGUE if m.name in chosen], server.url, key, index.parent)
-            record = {"canary": key, "played": {name: run.to_dict() for name, run in played.items()}}
+                requests = {name: server.received(name) for name in played}
+            record = {
+                "canary": key,
+                "played": {name: run.to_dict() for name, run in played.items()},
+                "requests": requests,
+            }
             index.write_text(json.dumps(record), encoding="utf-8")
     return json.loads(index.read_text(encoding="utf-8"))
 
@@ -166,6 +171,17 @@ def test_a_run_survives(misbehaviour: Misbehaviour, battery: dict[str, Any]) -> 
     played = Played.from_dict(battery["played"][misbehaviour.name])
     found = problems(played, [battery["canary"]], must_pass=misbehaviour.legal)
     assert not found, "; ".join(found)
+
+
+@pytest.mark.parametrize("name", ["redirect-loop", "redirect-other-host"])
+def test_no_redirect_is_followed(name: str, battery: dict[str, Any]) -> None:
+    if name not in battery["played"]:
+        pytest.skip(f"{name} was not played in this session")
+    played = Played.from_dict(battery["played"][name])
+    report = strict_json(played.report.read_text(encoding="utf-8"))
+    statuses = [(e.get("response") or {}).get("status") for r in report["results"] for e in r["exchanges"]]
+    assert statuses and set(statuses) == {307}, statuses
+    assert battery["requests"][name] == len(BY_NAME[name].cases)
 
 
 # --- interrupts and stale reports -------------------------------------------------------------------
