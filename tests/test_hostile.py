@@ -316,6 +316,7 @@ def _exchange(client: httpx.Client, url: str, body: dict[str, Any]) -> bytes:
     return bytes(received)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "unjudgeable"), PROXIED, ids=[name for name, _ in PROXIED])
 def test_the_proxy_relays_survives_and_judges_the_next_exchange(
     name: str, unjudgeable: bool, hostile: HostileServer, canary: str, tmp_path: Path
