@@ -160,6 +160,32 @@ def test_brackets_in_strings_do_not_count_as_nesting() -> None:
     assert parse_json_payload(payload) == (json.loads(payload), None)
 
 
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1])
+def test_arrays_and_objects_count_alike_towards_the_depth(depth: int) -> None:
+    payload = '[{"a":' * (depth // 2) + "[" * (depth % 2) + "1" + "]" * (depth % 2) + "}]" * (depth // 2)
+    assert (parse_json_payload(payload)[1] is None) is (depth <= MAX_JSON_DEPTH)
+
+
+def test_escaped_quotes_and_backslashes_are_read_as_json_reads_them() -> None:
+    brackets = "[" * 70 + "]" * 70
+    for value in ({"t": '"' + brackets}, {"t": "\\", "u": brackets}, {"t": '\\"' + brackets + "\\"}):
+        assert parse_json_payload(json.dumps(value)) == (value, None)
+    deep_after_a_backslash = json.dumps({"t": "\\"})[:-1] + ', "list": ' + brackets + "}"
+    assert parse_json_payload(deep_after_a_backslash) == (None, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def test_a_body_cut_short_is_not_json_rather_than_deep() -> None:
+    payload = json.dumps([{"a": [i]} for i in range(1000)])[:5000]
+    assert parse_json_payload(payload)[1].startswith("not JSON")
+
+
+def test_depth_is_measured_in_linear_time_whatever_the_quotes() -> None:
+    started = time.monotonic()
+    for payload in ("[" * 100 + '"' + '\\"' * 1_000_000, "[" * 100 + '"\\' * 1_000_000, "[" * 4_000_000):
+        assert parse_json_payload(payload)[0] is None
+    assert time.monotonic() - started < 20
+
+
 def test_wide_json_with_many_brackets_is_not_deep() -> None:
     payload = json.dumps([[i] for i in range(10_000)])
     assert parse_json_payload(payload)[1] is None
