@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import httpx
 import pytest
 
@@ -24,8 +25,14 @@ ASKED = {"role": "user", "content": "Use the get_weather tool from a program, fo
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[httpx.Client]:
-    with ReferenceServer(api_key=API_KEY) as server, httpx.Client(base_url=server.base_url, headers=HEADERS) as http:
+def server() -> Iterator[ReferenceServer]:
+    with ReferenceServer(api_key=API_KEY) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(server: ReferenceServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.base_url, headers=HEADERS) as http:
         yield http
 
 
@@ -51,7 +58,7 @@ def _ask(client: httpx.Client, body: dict[str, Any]) -> tuple[dict[str, Any], li
 
 def _body(messages: list[dict[str, Any]], stream: bool, **extra: Any) -> dict[str, Any]:
     return {
-        "model": "claude-opus-4-5",
+        "model": "claude-test",
         "max_tokens": 1024,
         "stream": stream,
         "tools": TOOLS,
@@ -134,3 +141,25 @@ def test_a_tool_only_code_may_call_is_never_called_directly(client: httpx.Client
         {"type": "text", "text": "I can't call get_weather myself: only code execution may call it.", "citations": None}
     ]
     assert message["stop_reason"] == "end_turn"
+
+
+def test_the_official_sdk_folds_the_program_streams_as_the_checks_do(client: httpx.Client, server: ReferenceServer):
+    """The SDK's MessageStream keeps message_start's content and a call's whole input, as our accumulator does."""
+    sdk = anthropic.Anthropic(base_url=server.base_url, api_key=API_KEY)
+    with sdk.messages.stream(model="claude-test", max_tokens=1024, tools=TOOLS, messages=[ASKED]) as stream:
+        first = stream.get_final_message().model_dump(exclude_none=True)
+    ours, _ = _ask(client, _body([ASKED], True))
+    assert [block["type"] for block in first["content"]] == ["text", "server_tool_use", "tool_use"]
+    assert first["content"][2]["input"] == ours["content"][2]["input"] != {}
+    conversation = [ASKED, {"role": "assistant", "content": first["content"]}, _answered(first["content"][2], "18 C")]
+    with sdk.messages.stream(
+        model="claude-test",
+        max_tokens=1024,
+        tools=TOOLS,
+        messages=conversation,
+        extra_body={"container": first["container"]["id"]},
+    ) as stream:
+        kinds = [event.type for event in stream]
+        resumed = stream.get_final_message()
+    assert kinds == ["message_start", "message_stop"]
+    assert resumed.stop_reason == "tool_use" and resumed.content[0].caller.type == "code_execution_20260120"
