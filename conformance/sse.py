@@ -195,15 +195,15 @@ class SSEParser:
             self._data.append(value.decode("utf-8", errors="replace"))
         elif name == b"event":
             self._event = value.decode("utf-8", errors="replace")
-        elif name == b"id":
-            if b"\x00" not in value:
-                self._id = value.decode("utf-8", errors="replace")
-        elif name == b"retry":
-            # Only ASCII digits count ("²".isdigit() is True, and int() refuses it).
-            if value.isdigit() and len(value) <= MAX_RETRY_DIGITS:
-                self._retry = int(value)
         else:
-            return None  # unknown fields are ignored
+            # `id` and `retry` set the stream's state, kept on the next event, and start no event;
+            # a `retry` counts only as ASCII digits ("²".isdigit() is True, and int() refuses it).
+            # Other fields are ignored.
+            if name == b"id" and b"\x00" not in value:
+                self._id = value.decode("utf-8", errors="replace")
+            elif name == b"retry" and value.isdigit() and len(value) <= MAX_RETRY_DIGITS:
+                self._retry = int(value)
+            return None
         self._has_field = True
         self._event_size += len(raw)
         if self._event_size > self.max_event_bytes:

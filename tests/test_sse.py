@@ -87,6 +87,13 @@ def test_retry_that_is_not_ascii_digits_or_too_long_is_ignored(value: str) -> No
     assert events[0].json == {}
 
 
+@pytest.mark.parametrize("fields", [b"retry: 3000\n", b"id: 7\n", b"retry: 3000\nid: 7\nfoo: bar\n"])
+def test_id_and_retry_alone_start_no_event_and_stay_for_the_next(fields: bytes) -> None:
+    events = parse_stream(fields + b'\nevent: ping\ndata: {"type": "ping"}\n\n')
+    assert [(e.event, e.json) for e in events] == [("ping", {"type": "ping"})]
+    assert (events[0].retry, events[0].id) == (3000 if b"retry" in fields else None, "7" if b"id" in fields else None)
+
+
 def test_bom_split_across_chunks_is_still_dropped() -> None:
     parser = SSEParser()
     events = []
