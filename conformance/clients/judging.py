@@ -13,14 +13,14 @@ from urllib.parse import urlsplit
 
 from conformance.clients.scenarios import COUNT_TOKENS, STREAM, TAG_HEADER, THINKING, TOOL_ROUND_TRIP, Scenario
 from conformance.model import CaseResult, Exchange, Outcome, RunReport, Severity
-from conformance.proxy.judging import UPSTREAM_CHECK
+from conformance.proxy.judging import CLIENT_VISIBLE_CHECK, UPSTREAM_CHECK
 
 # Exchanges whose request carried no scenario tag (or an unknown one) are judged under this name.
 UNTAGGED = "(untagged)"
 MAX_MESSAGE = 300
 # The proxy's findings that say what the client saw of a refusal (an error status, or its own 502
 # when the upstream was unreachable): counted once, as the refusal.
-PROXY_SAYS_REFUSED = (UPSTREAM_CHECK, "proxy.client-visible")
+PROXY_SAYS_REFUSED = (UPSTREAM_CHECK, CLIENT_VISIBLE_CHECK)
 
 
 @dataclass(frozen=True)
