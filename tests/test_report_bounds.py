@@ -7,7 +7,12 @@ import asyncio
 import io
 import json
 import secrets
+import subprocess
+import sys
+import threading
 import xml.etree.ElementTree as ET
+import zlib
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -345,3 +350,62 @@ def test_a_run_keeps_only_bounded_evidence_of_each_judged_case() -> None:
     response = result.exchanges[0].response
     assert response is not None and len(response.text) == MAX_BODY_CHARS
     assert result.exchanges[0].evidence_cut["body"]["dropped_chars"] == 2 * MAX_BODY_CHARS + len('{"x": "')
+
+
+PEAK_RSS_BOUND_MB = 500
+MIB_BYTES = 1024 * 1024
+_BOMB = zlib.compressobj(9, zlib.DEFLATED, 31)
+GZIP_BOMB = _BOMB.compress(bytes(100 * MIB_BYTES)) + _BOMB.flush()  # 100 MiB of zeros in about 100 KiB
+
+
+async def _flood(writer: Any) -> None:
+    """Every other answer a 100 MB JSON body, the others a gzip bomb inflating to 100 MiB."""
+    _flood.count = getattr(_flood, "count", 0) + 1  # type: ignore[attr-defined]
+    if _flood.count % 2:  # type: ignore[attr-defined]
+        writer.write(head(200, "application/json", f"content-length: {100 * MIB_BYTES}\r\n"))
+        chunk = b"x" * MIB_BYTES
+        for _ in range(100):
+            writer.write(chunk)
+            await writer.drain()
+    else:
+        writer.write(head(200, "application/json", f"content-encoding: gzip\r\ncontent-length: {len(GZIP_BOMB)}\r\n"))
+        writer.write(GZIP_BOMB)
+
+
+@pytest.fixture
+def flooding_target() -> Iterator[str]:
+    """A loopback target answering huge bodies and gzip bombs, served from a thread until the test ends."""
+    ready, urls, stop = threading.Event(), [], threading.Event()
+
+    async def serve() -> None:
+        async with hostile_server(_flood) as base_url:
+            urls.append(base_url)
+            ready.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    yield urls[0]
+    stop.set()
+    thread.join(10)
+
+
+def test_peak_memory_and_reports_stay_bounded_whatever_the_target_sends(flooding_target: str, tmp_path: Path) -> None:
+    """A subprocess runs the suite against the flood; its own child (the run) is measured by getrusage."""
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "conformance", "run", "--base-url", flooding_target, "--api-key", "k" * 24]
+    argv += ["--out", str(out), "-k", "text*,tools*,streaming*,errors*"]  # about a hundred cases
+    measure = (
+        "import resource, subprocess, sys; "
+        "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode; "
+        "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    done = subprocess.run([sys.executable, "-c", measure, *argv], capture_output=True, text=True, timeout=300)
+    code, peak_kib = (int(word) for word in done.stdout.split())
+    assert code == 1, done.stderr  # every case fails against this target, and the run still finishes
+    assert peak_kib / 1024 < PEAK_RSS_BOUND_MB
+    document = _strict_load(out / "report.json")
+    assert len(document["results"]) >= 90
+    assert (out / "report.json").stat().st_size < 20 * MIB_BYTES

@@ -73,7 +73,7 @@ def _headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 def _headers_size(headers: dict[str, str]) -> int:
-    return sum(len(name) + len(value) for name, value in headers.items())
+    return sum(_written_size(name) + _written_size(value) for name, value in headers.items())
 
 
 def _cut_text(text: str, limit: int) -> tuple[str, dict[str, int] | None]:
@@ -223,16 +223,21 @@ def _data_within(events: list[SSEEvent], budget: int, data_cut: dict[str, int]) 
 
 
 def _cost(exchange: Exchange) -> int:
-    """What an exchange spends of the run's budget: body text, event data and headers, in characters."""
+    """What an exchange spends of the run's budget: its body text, event data and headers as written
+    in JSON (a control character costs its six-character escape), in characters."""
     request = exchange.request
-    cost = _headers_size(request.headers) + len(request.raw_body or "")
+    cost = _headers_size(request.headers) + _written_size(request.raw_body or "")
     if request.raw_body is None and request.body is not None:
         cost += len(_json_text(request.body) or "")
     response = exchange.response
     if response is not None:
-        cost += _headers_size(response.headers) + len(response.text)
-        cost += sum(len(event.data) + EVENT_OVERHEAD_CHARS for event in response.events or ())
+        cost += _headers_size(response.headers) + _written_size(response.text)
+        cost += sum(_written_size(event.data) + EVENT_OVERHEAD_CHARS for event in response.events or ())
     return cost
+
+
+def _written_size(text: str) -> int:
+    return len(json.dumps(text, ensure_ascii=False)) - 2 if text else 0
 
 
 def strict_json(value: Any, redactor: Redactor | None = None, _depth: int = 0) -> Any:
