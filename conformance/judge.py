@@ -113,12 +113,16 @@ def _no_verdict(case: Case, exchange: Exchange, sent: int) -> str | None:
 
 
 def rejected_key(case: Case, exchange: Exchange) -> bool:
-    """A 401/403 to a request that carried the run's credentials, in a step that did not ask for bad ones."""
+    """A 401/403 to a request that carried the run's credentials as the target takes them.
+
+    A step that sends no credentials, bad ones or another auth style (`auth: bearer`) tests the
+    authentication itself: its 401 is a verdict, not a rejected key.
+    """
     response = exchange.response
     if response is None or response.status not in (401, 403) or exchange.step >= len(case.steps):
         return False
     step = case.steps[exchange.step]
-    if step.request.auth is False or expected(step.expect.get("status", 200), response):
+    if step.request.auth is not True or expected(step.expect.get("status", 200), response):
         return False
     return any(name.lower() in SECRET_HEADERS for name in exchange.request.headers)
 

@@ -146,3 +146,16 @@ def test_negative_retries_are_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--conformance", "--conformance-retries", "-1")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--conformance-retries must be 0 or more, got -1" in result.stderr.str()
+
+
+def test_a_401_is_a_rejected_key_only_where_the_run_sent_its_own_credentials() -> None:
+    body = b'{"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}'
+    refusal = (
+        b"HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\nrequest-id: req_1\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+    )
+    results, requests = run_against_answer(refusal, ("text.string-content", "headers.bearer-auth"))
+    assert requests == 2  # a rejected key is not transient
+    assert results["text.string-content"].outcome is Outcome.ERROR
+    assert results["text.string-content"].reason.startswith("the target rejected the key: 401 authentication_error")
+    assert results["headers.bearer-auth"].outcome is Outcome.FAILED  # it tests the auth style itself
