@@ -21,6 +21,8 @@ from typing import Any
 import yaml
 
 from conformance.model import CaseResult, Outcome, RunReport
+from conformance.redact import Redactor
+from conformance.report.evidence import clip, strict_json
 from conformance.report.json_report import atomic_write_text, headline
 
 # The C (libyaml) safe loader when available: several times faster on large files.
@@ -86,22 +88,26 @@ class Baseline:
         target.pop("reference", None)
         return cls(expectations=expectations, target=target, recorded_at=report.started_at)
 
-    def to_yaml(self) -> str:
+    def to_yaml(self, redactor: Redactor | None = None) -> str:
+        """The baseline file's text: strict (no lone surrogates, reasons within the report bounds), redacted."""
         document = {
             "version": BASELINE_VERSION,
             "target": self.target,
             "recorded_at": self.recorded_at,
             "cases": {
-                case_id: {"outcome": e.outcome.value, "reason": e.reason} for case_id, e in self.expectations.items()
+                case_id: {"outcome": e.outcome.value, "reason": clip(e.reason)}
+                for case_id, e in self.expectations.items()
             },
         }
-        return _HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000)
+        return _HEADER + yaml.safe_dump(
+            strict_json(document, redactor), sort_keys=False, allow_unicode=True, width=1000
+        )
 
 
-def write_baseline(baseline: Baseline, path: Path) -> Path:
+def write_baseline(baseline: Baseline, path: Path, redactor: Redactor | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, baseline.to_yaml())
+    atomic_write_text(path, baseline.to_yaml(redactor))
     return path
 
 

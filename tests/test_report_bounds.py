@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from conformance.baseline import Baseline, load_baseline, write_baseline
 from conformance.cases import load_cases
 from conformance.cassette import load_cassette, write_cassette
 from conformance.model import CaseResult, Exchange, Finding, Outcome, Request, Response, RunReport, SSEEvent, TargetInfo
@@ -210,6 +211,9 @@ def test_hostile_values_go_through_every_writer(tmp_path: Path) -> None:
     loaded = load_report(paths["json"])
     assert loaded.results[0].output_tokens == 2**80 and loaded.results[0].attempts == 3
 
+    baseline = write_baseline(Baseline.from_results(report), tmp_path / "baseline.yaml")
+    assert load_baseline(baseline).expectations[f"hostile.{HOSTILE_TEXT}".replace("\ud800", "\ufffd")]
+
     cassette = write_cassette(report, [], tmp_path / "cassette")
     _strict_load(cassette)
     assert load_cassette(cassette).cases[0].exchanges[0].response.status == 200
@@ -255,6 +259,7 @@ def test_every_sink_redacts_by_value(tmp_path: Path) -> None:
     report, redactor = _secret_report(), Redactor([SECRET])
     paths = write_reports(report, tmp_path / "run", redactor=redactor)
     written = [*paths.values(), write_cassette(report, [], tmp_path / "cassette", redactor=redactor)]
+    written.append(write_baseline(Baseline.from_results(report), tmp_path / "baseline.yaml", redactor=redactor))
     written += write_matrix(build_matrix([("run", report)], redactor=redactor), tmp_path / "matrix").values()
     out = io.StringIO()
     reporter = ConsoleReporter(Console(file=out, width=300, color_system=None), verbose=True, redactor=redactor)
