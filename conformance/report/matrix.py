@@ -170,12 +170,12 @@ def build_matrix(
 
     `catalogue` (today's cases) lets a profile cell say which of the profile's cases a run left
     out; `out_dir` lets a column link to the report.html next to its report.json; `titles` name
-    the columns in order (several runs against one target: "smoke", "claude-code"). With a
-    `redactor`, each report is first passed through the report bounds and redaction
-    (conformance.report.evidence), so that nothing the matrix writes holds a secret it knows.
+    the columns in order (several runs against one target: "smoke", "claude-code"). Each report
+    is first passed through the report bounds, made strict and redacted by `redactor` (when given;
+    conformance.report.evidence), so that nothing the matrix writes is unbounded or holds a secret
+    it knows.
     """
-    if redactor is not None:
-        reports = [(source, RunReport.from_dict(report_document(report, redactor))) for source, report in reports]
+    reports = [(source, RunReport.from_dict(report_document(report, redactor))) for source, report in reports]
     columns: list[Column] = []
     seen: dict[str, int] = {}
     for index, (source, report) in enumerate(reports):
