@@ -247,6 +247,17 @@ def test_flush_every_writes_the_reports_while_traffic_flows(tmp_path: Path) -> N
         assert len(strict((tmp_path / "report.json").read_text())["results"]) == 1
 
 
+def test_a_report_file_that_cannot_be_written_is_said_and_the_others_are_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "report.json").mkdir()  # in the way of the report
+    with ReferenceServer(api_key=KEY) as upstream, proxy_to(upstream.base_url, tmp_path) as proxy:
+        assert post(proxy).status_code == 200
+    assert "conformance proxy: cannot write report.json, junit.xml and report.html" in capsys.readouterr().err
+    assert len(strict((tmp_path / "cassette.json").read_text())["cases"]) == 1
+    assert set(proxy.paths) == {"cassette", "results"}
+
+
 def test_exchanges_past_max_exchanges_are_relayed_and_counted_not_kept(tmp_path: Path) -> None:
     with ReferenceServer(api_key=KEY) as upstream, proxy_to(upstream.base_url, tmp_path, max_exchanges=2) as proxy:
         assert [post(proxy).status_code for _ in range(4)] == [200] * 4
