@@ -23,8 +23,15 @@ FIRST_BACKOFF = 0.5
 # Statuses that mean "try again later"; 503 only when the answer says when (`retry-after`).
 TRANSIENT_STATUSES = frozenset({429, 529})
 # Errors of an exchange that got no answer (conformance.transport's wording) worth another try: a
-# reset or broken connection and timeouts. A refused connection (nothing listens) is not.
-TRANSIENT_ERRORS = ("timeout", "connection timed out", "transport error")
+# reset, closed or broken connection and timeouts. A refused connection (nothing listens) is not,
+# nor an answer that is not HTTP: sending again would get the same.
+TRANSIENT_ERRORS = (
+    "timeout",
+    "connection timed out",
+    "transport error: the target closed the connection without answering",
+    "transport error: the target reset the connection",
+    "transport error: the connection broke",
+)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import socket
+import struct
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
@@ -19,8 +21,9 @@ from conformance.reference import ReferenceServer
 from conformance.retry import MAX_RETRY_WAIT, RetryPolicy, is_transient, retry_after
 from conformance.runner import RETRY_CHECK, run_suite
 from conformance.target import Target
+from conformance.transport import Limits, Transport
 from tests.flaky import ANSWERS, FlakyFront
-from tests.hostile import hostile_server
+from tests.hostile import Writer, hostile_server
 
 KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
 
@@ -54,8 +57,6 @@ def test_what_is_transient() -> None:
     assert is_transient(answer(503, **{"retry-after": "1"})) and not is_transient(answer(503))
     assert not is_transient(answer(429), 429) and not is_transient(answer(529), [529, 500])
     assert not is_transient(answer(400)) and not is_transient(answer(200))
-    broken = Exchange(request=Request("POST", "http://x"), error="transport error: RemoteProtocolError: reset")
-    assert is_transient(broken)
     assert is_transient(Exchange(request=Request("POST", "http://x"), error="timeout: no response within 5 s"))
     assert not is_transient(Exchange(request=Request("POST", "http://x"), error="connection failed: refused"))
 
@@ -159,3 +160,30 @@ def test_a_401_is_a_rejected_key_only_where_the_run_sent_its_own_credentials() -
     assert results["text.string-content"].outcome is Outcome.ERROR
     assert results["text.string-content"].reason.startswith("the target rejected the key: 401 authentication_error")
     assert results["headers.bearer-auth"].outcome is Outcome.FAILED  # it tests the auth style itself
+
+
+def wire_failure(write: Writer) -> Exchange:
+    async def go() -> Exchange:
+        async with hostile_server(write) as base_url, Transport(limits=Limits(timeout=5, max_silence=2)) as transport:
+            return await transport.send(Request("POST", base_url + "/v1/messages", body={}))
+
+    return asyncio.run(go())
+
+
+async def reset(writer: asyncio.StreamWriter) -> None:
+    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+async def hang_up(writer: asyncio.StreamWriter) -> None:
+    pass
+
+
+async def not_http(writer: asyncio.StreamWriter) -> None:
+    writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+
+
+@pytest.mark.parametrize(("write", "transient"), [(reset, True), (hang_up, True), (not_http, False)])
+def test_wire_failures_worth_another_try(write: Writer, transient: bool) -> None:
+    """Told apart on the transport's own errors: a reset or a hang-up is transient, an answer that is not HTTP not."""
+    exchange = wire_failure(write)
+    assert exchange.error and is_transient(exchange) is transient, exchange.error
