@@ -98,19 +98,28 @@ def test_a_signal_writes_a_partial_report_and_exits_with_its_code(
     assert "<stale/>" not in (out / "junit.xml").read_text()
 
 
-def test_a_second_sigint_exits_at_once(tmp_path: Path) -> None:
-    key = "interrupt-" + secrets.token_hex(16)
-    with ReferenceServer(app=Slow(create_app(key), delay=0.3)) as server:
-        process = start_run(server.base_url, key, tmp_path, "--concurrency", "1")
-        try:
-            wait_for_cases(process, 1)
-            process.send_signal(signal.SIGINT)
-            process.send_signal(signal.SIGINT)
-            _, stderr = process.communicate(timeout=60)
-        finally:
-            process.kill()
-    assert process.returncode == 130
-    assert "Traceback" not in stderr
+SECOND_SIGNAL = """
+import os, signal, time
+from conformance.interrupts import Interrupts
+from conformance.runner import Stop
+
+stop = Stop()
+with Interrupts(stop):
+    os.kill(os.getpid(), signal.SIGINT)
+    print("stopping:", stop.reason, flush=True)
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(60)
+print("never printed", flush=True)
+"""
+
+
+def test_a_second_sigint_exits_at_once() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", SECOND_SIGNAL], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert completed.returncode == 130
+    assert completed.stdout == "stopping: SIGINT\n"
+    assert completed.stderr == "conformance: SIGINT again: exiting at once\n"
 
 
 def test_a_rejected_key_stops_the_run_early(tmp_path: Path) -> None:
