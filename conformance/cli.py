@@ -34,13 +34,14 @@ DEFAULT_OUT = Path("reports/latest")
 DEFAULT_MATRIX_OUT = Path("reports/matrix")
 DEFAULT_RECHECK_OUT = Path("reports/recheck")
 EXIT_CODES_INTERNAL = "3 internal error (a defect of conformance itself)"
-EXIT_CODES_GATE = (
-    "Exit codes: 0 nothing fails the gate (no case failed or errored; with --baseline, nothing got worse than it; "
-    f"--fail-on widens what fails), 1 something does, 2 usage error, {EXIT_CODES_INTERNAL}."
+_EXIT_CODES_GATE = (
+    "0 nothing fails the gate (no case failed or errored; with --baseline, nothing got worse than it; "
+    f"--fail-on widens what fails), 1 something does, 2 usage error, {EXIT_CODES_INTERNAL}"
 )
+EXIT_CODES_GATE = f"Exit codes: {_EXIT_CODES_GATE}."
 EXIT_CODES_RUN = (
-    EXIT_CODES_GATE[:-1] + ", 130 interrupted by SIGINT, 143 by SIGTERM (the partial report is written first); "
-    "a run whose key the target rejects on its first cases stops early with 1. Details: docs/robustness.md."
+    f"Exit codes: {_EXIT_CODES_GATE}, 130 interrupted by SIGINT, 143 by SIGTERM (the partial report is written "
+    "first); a run whose key the target rejects on its first cases stops early with 1. Details: docs/robustness.md."
 )
 EXIT_CODES_WRITE = (
     f"Exit codes: 0 written, 2 usage error (bad flags, a missing or unreadable file), {EXIT_CODES_INTERNAL}."
@@ -74,24 +75,17 @@ def _names(value: str) -> frozenset[str]:
     return names
 
 
-def _non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {value!r}")
-    return number
+def _positive(kind: type, zero: bool = False) -> object:
+    """An argparse type: a number above 0 (`zero`: 0 or more)."""
+    wanted = "a whole number, 0 or more" if zero else "a positive number"
 
-
-def _positive(kind: type) -> object:
     def parse(value: str) -> object:
         try:
             number = kind(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from None
-        if number <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {value!r}") from None
+        if number < 0 or (number == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {value!r}")
         return number
 
     return parse
@@ -223,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     execution.add_argument(
         "--retries",
-        type=_non_negative_int,
+        type=_positive(int, zero=True),
         default=DEFAULT_RETRIES,
         metavar="N",
         help="send a request again up to N more times when the answer is transient (429, 529, 503 with "
