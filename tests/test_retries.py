@@ -113,10 +113,11 @@ def outcomes(out: Path) -> dict[str, str]:
     return {r["id"]: r["outcome"] for r in json.loads((out / "report.json").read_text())["results"]}
 
 
-@pytest.mark.parametrize("retries", [2, 0])
+@pytest.mark.parametrize("retries", [4, 0])
 def test_a_flaky_target_fails_exactly_the_cases_a_clean_one_fails(tmp_path: Path, retries: int) -> None:
-    """With a fifth of the requests answered 429, 529 or a reset, only `error`s differ from a clean run
-    (none with retries, as a rule); a failure is never made of a transient answer."""
+    """With a fifth of the requests answered 429, 529 or a reset, only `error`s differ from a clean run (the
+    failed set is the same but for cases still transient after the retries): a transient answer is never a
+    failure."""
     key = "flaky-" + secrets.token_hex(16)
     with ReferenceServer(api_key=key) as server:
         main(["run", "--base-url", server.base_url, "--api-key", key, "--out", str(tmp_path / "clean")])
@@ -126,12 +127,14 @@ def test_a_flaky_target_fails_exactly_the_cases_a_clean_one_fails(tmp_path: Path
     assert sum(front.faults_served.values()) >= 10 and len(front.faults_served) == 3
     clean, flaky = outcomes(tmp_path / "clean"), outcomes(tmp_path / "flaky")
     assert clean.keys() == flaky.keys()
+    assert {c for c in flaky if flaky[c] == "failed"} <= {c for c in clean if clean[c] == "failed"}
     differ = {case_id for case_id in clean if clean[case_id] != flaky[case_id]}
     assert all(flaky[case_id] == "error" for case_id in differ), {c: flaky[c] for c in differ}
-    if retries == 0:
-        assert differ  # a fifth of the requests failing shows without retries
+    if retries:
+        # Still transient after five tries: 0.2 ** 5 of the requests, about one run in fifteen has one.
+        assert len(differ) <= 2
     else:
-        assert len(differ) <= 3  # each still transient after three tries: about 0.8 % of requests
+        assert differ  # a fifth of the requests failing shows without retries
 
 
 def test_the_pytest_plugin_retries_too(pytester: pytest.Pytester) -> None:
