@@ -6,8 +6,6 @@ import asyncio
 import gzip
 import json
 import secrets
-import socket
-import struct
 import zlib
 
 import pytest
@@ -18,7 +16,7 @@ from conformance.redact import REDACTED, Redactor
 from conformance.reference import ReferenceServer
 from conformance.sse import SSEParser
 from conformance.transport import Limits, Transport
-from tests.hostile import head, hostile_server
+from tests.hostile import head, hostile_server, reset
 
 KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
 
@@ -264,12 +262,6 @@ def test_an_answer_that_is_not_http_is_named_so(answer: bytes) -> None:
     exchange = send(write)
     assert exchange.response is None
     assert exchange.error.startswith("transport error: the target's answer is not HTTP: malformed status line b'")
-
-
-def reset(writer) -> None:
-    """Close the connection with a TCP reset instead of a FIN."""
-    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
 
 
 def test_a_reset_before_the_response_is_named_so() -> None:
