@@ -375,3 +375,17 @@ def test_tool_input_streamed_too_deep_is_a_finding_not_a_crash() -> None:
     exchange = send(write, body={"stream": True, "messages": [], "tools": [{"name": "t", "input_schema": {}}]})
     messages = [f.message for f in run_checks(exchange) if f.check == "reassembly"]
     assert any("is not valid JSON (JSON nested deeper than 64 levels)" in message for message in messages)
+
+
+def test_a_body_cut_by_the_timeout_could_not_be_judged() -> None:
+    async def write(w):
+        w.write(head(200, "application/json") + b'{"type": "message", ')
+        await w.drain()
+        await asyncio.sleep(3)
+
+    exchange = send(write, Limits(timeout=0.5, max_silence=5))
+    (message,) = [f.message for f in run_checks(exchange, ["schema.message"])]
+    assert message == (
+        "the HTTP 200 body was cut at 20 bytes (the response did not end within 0.5 s), "
+        "so it could not be judged as JSON"
+    )
