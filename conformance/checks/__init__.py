@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from conformance.checks import errors, headers, reassembly, schema, semantics, stream  # noqa: F401  (registers)
-from conformance.checks.common import REGISTRY, Check, endpoint
+from conformance.checks.common import REGISTRY, Check, endpoint, one_judgement
 from conformance.model import Exchange, Finding
 
 __all__ = ["CHECKS", "Check", "endpoint", "run_checks"]
@@ -34,6 +34,7 @@ CHECKS: dict[str, Check] = REGISTRY
 def run_checks(exchange: Exchange, names: Iterable[str] | None = None) -> list[Finding]:
     """Apply every check (or only those named) to an exchange; findings come in registry order.
 
+    Each stream is folded and validated once, however many checks read it (see `one_judgement`).
     Raises KeyError for a name that is not a registered check.
     """
     selected = list(CHECKS) if names is None else list(names)
@@ -41,6 +42,7 @@ def run_checks(exchange: Exchange, names: Iterable[str] | None = None) -> list[F
     if unknown:
         raise KeyError(f"unknown checks: {unknown}")
     findings: list[Finding] = []
-    for name in selected:
-        findings.extend(CHECKS[name](exchange))
+    with one_judgement():
+        for name in selected:
+            findings.extend(CHECKS[name](exchange))
     return findings

@@ -5,16 +5,18 @@ Kept apart from the package `__init__` so that check modules can import it witho
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
-import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from conformance import contract
 from conformance.accumulate import Accumulated, accumulate
+from conformance.checks import validation
 from conformance.model import Exchange, Finding, Response, Severity, SSEEvent
 
 Check = Callable[[Exchange], list[Finding]]
@@ -108,14 +110,22 @@ def is_done_sentinel(event: SSEEvent) -> bool:
     return event.data.strip() == "[DONE]"
 
 
-def event_problems(payload: dict[str, Any]) -> tuple[contract.ValidationProblem, ...]:
-    """The schema problems of one event payload against StreamEvent (memoised: several checks ask)."""
-    return _event_problems(json.dumps(payload, sort_keys=True))
-
-
-@functools.lru_cache(maxsize=4096)
-def _event_problems(canonical: str) -> tuple[contract.ValidationProblem, ...]:
-    return tuple(contract.validate("StreamEvent", json.loads(canonical)))
+def stream_problems(events: list[SSEEvent]) -> list[tuple[contract.ValidationProblem, ...]]:
+    """The schema problems of each event's payload against StreamEvent, by position (() for a valid
+    event or one that is not a JSON object: stream.grammar reports those). Within `one_judgement()`
+    each stream is validated once, however many checks ask."""
+    memo = _memo_of(events)
+    if memo is not None and memo.problems is not None:
+        return memo.problems
+    payloads = {position: event.json for position, event in enumerate(events) if isinstance(event.json, dict)}
+    found: list[tuple[contract.ValidationProblem, ...]] = [()] * len(events)
+    for position, problems in zip(
+        payloads, validation.problems_of_each("StreamEvent", list(payloads.values())), strict=True
+    ):
+        found[position] = problems
+    if memo is not None:
+        memo.problems = found
+    return found
 
 
 def longest_silence(events: list[SSEEvent]) -> tuple[float, int]:
@@ -193,19 +203,54 @@ class FinalMessage:
         return usage if isinstance(usage, dict) else {}
 
 
-# The last stream folded and its fold: every check of one exchange asks for the same events, so they
-# are folded once. The events are held, so their identity cannot be reused by another list.
-_last_fold: tuple[list[SSEEvent], Accumulated] | None = None
+@dataclass
+class _StreamMemo:
+    """What the checks of one judgement learnt about one stream. It holds the events, so their
+    identity cannot be reused by another list while the judgement lasts."""
+
+    events: list[SSEEvent]
+    fold: Accumulated | None = None
+    problems: list[tuple[contract.ValidationProblem, ...]] | None = None
 
 
-def _fold(events: list[SSEEvent]) -> Accumulated:
-    global _last_fold
-    last = _last_fold
-    if last is not None and last[0] is events:
-        return last[1]
-    folded = accumulate(events)
-    _last_fold = (events, folded)
-    return folded
+_judgement = threading.local()
+
+
+@contextlib.contextmanager
+def one_judgement() -> Iterator[None]:
+    """Within the block (on this thread), each stream is folded and validated once, whoever asks.
+
+    The streams must not change inside the block: what was learnt about a list of events is
+    reused for as long as the block lasts. A block inside another reuses the outer one's memory.
+    """
+    if getattr(_judgement, "streams", None) is not None:
+        yield
+        return
+    _judgement.streams = {}
+    try:
+        yield
+    finally:
+        _judgement.streams = None
+
+
+def _memo_of(events: list[SSEEvent]) -> _StreamMemo | None:
+    streams: dict[int, _StreamMemo] | None = getattr(_judgement, "streams", None)
+    if streams is None:
+        return None
+    memo = streams.get(id(events))
+    if memo is None:
+        memo = streams[id(events)] = _StreamMemo(events)
+    return memo
+
+
+def fold(events: list[SSEEvent]) -> Accumulated:
+    """The stream folded as the SDKs fold it (once per stream within `one_judgement()`)."""
+    memo = _memo_of(events)
+    if memo is None:
+        return accumulate(events)
+    if memo.fold is None:
+        memo.fold = accumulate(events)
+    return memo.fold
 
 
 def complete_message(exchange: Exchange) -> FinalMessage | None:
@@ -223,7 +268,7 @@ def complete_message(exchange: Exchange) -> FinalMessage | None:
         return FinalMessage(body, streamed=False) if isinstance(body, dict) and body.get("type") == "message" else None
     if res.truncated:
         return None
-    rebuilt = _fold(res.events)
+    rebuilt = fold(res.events)
     if rebuilt.message is None or rebuilt.error is not None:
         return None
     return FinalMessage(

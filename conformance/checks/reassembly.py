@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance import contract
 from conformance.checks.common import (
     FinalMessage,
     check,
     complete_message,
-    event_problems,
     is_done_sentinel,
     request_tools,
     short,
     stream_events,
+    stream_problems,
 )
+from conformance.checks.validation import problems
 from conformance.model import Exchange, Finding
 from conformance.sse import parse_json_payload
 
@@ -30,14 +30,19 @@ NAME = "reassembly"
 @check(NAME)
 def reassembly(exchange: Exchange) -> list[Finding]:
     """The rebuilt message validates, has a stop_reason, and its tool inputs are whole JSON objects."""
-    events = [event for event in stream_events(exchange) or [] if not is_done_sentinel(event)]
-    if not events or any(not isinstance(e.json, dict) or event_problems(e.json) for e in events):
+    streamed = stream_events(exchange) or []
+    events = [
+        (event, found)
+        for event, found in zip(streamed, stream_problems(streamed), strict=True)
+        if not is_done_sentinel(event)
+    ]
+    if not events or any(found or not isinstance(event.json, dict) for event, found in events):
         return []
     final = complete_message(exchange)
     if final is None:
         return []
     findings, reported = _tool_input_findings(exchange, final)
-    for problem in contract.validate("Message", final.message):
+    for problem in problems("Message", final.message):
         if not any(problem.path.startswith(path) for path in reported):
             findings.append(_finding(f"the reassembled {problem.at('message')}", "stream.reassembly"))
     if final.message.get("stop_reason") is None and final.usage_trail:

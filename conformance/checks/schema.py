@@ -7,6 +7,8 @@ Anthropic envelope (`type: "error"`); bodies of another shape are the errors che
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from conformance import contract
@@ -17,16 +19,17 @@ from conformance.checks.common import (
     check,
     describe,
     endpoint,
-    event_problems,
     failed,
     json_body,
     payload_type,
     response,
     short,
     stream_events,
+    stream_problems,
     succeeded,
     unjudged_body,
 )
+from conformance.checks.validation import problems
 from conformance.model import Exchange, Finding, Severity
 
 
@@ -43,7 +46,7 @@ def _body_findings(name: str, schema_name: str, exchange: Exchange) -> list[Find
         ]
     return [
         Finding(check=name, message=problem.at("body"), spec_ref=problem.clause)
-        for problem in contract.validate(schema_name, res.json)
+        for problem in problems(schema_name, res.json)
     ]
 
 
@@ -89,10 +92,8 @@ def stream_event_payloads(exchange: Exchange) -> list[Finding]:
     if not events:
         return []
     collector = Collector("schema.stream-event")
-    for index, event in enumerate(events):
-        if not isinstance(event.json, dict):
-            continue  # not JSON at all: stream.grammar reports it
-        for problem in event_problems(event.json):
+    for index, (event, found) in enumerate(zip(events, stream_problems(events), strict=True)):
+        for problem in found:
             collector.add(
                 f"{describe(index, event)}: {problem.at('data')}",
                 problem.clause,
@@ -117,38 +118,43 @@ def unknown_types(exchange: Exchange) -> list[Finding]:
         body = json_body(exchange)
         content = body.get("content") if isinstance(body, dict) else None
         for position, block in enumerate(content if isinstance(content, list) else []):
-            _note_block(collector, block, f"content[{position}]")
+            _note_block(collector, block, lambda position=position: f"content[{position}]")
         return collector.findings()
     for index, event in enumerate(events):
         payload, kind = event.json, event.type
-        where = describe(index, event)
         if kind == "content_block_start" and isinstance(payload.get("content_block"), dict):
-            _note_block(collector, payload["content_block"], f"{where}: content_block")
+            where = functools.partial(describe, index, event)
+            _note_block(collector, payload["content_block"], lambda where=where: f"{where()}: content_block")
         elif kind == "content_block_delta" and isinstance(payload.get("delta"), dict):
-            _note_delta(collector, payload["delta"], where)
+            _note_delta(collector, payload["delta"], functools.partial(describe, index, event))
     return collector.findings()
 
 
-def _note_unknown(collector: Collector, payload: Any, schema: str, label: str, spec_ref: str, where: str) -> None:
-    """Note a payload whose `type` the contract's discriminated union `schema` does not list."""
+def _note_unknown(
+    collector: Collector, payload: Any, schema: str, label: str, spec_ref: str, where: Callable[[], str]
+) -> None:
+    """Note a payload whose `type` the contract's discriminated union `schema` does not list.
+
+    `where` names the payload; it is only asked for a note (most payloads need none).
+    """
     kind = payload_type(payload)
     if kind is not None and kind not in contract.discriminated_types(schema):
         collector.add(
-            f"{where}: {label} type {kind!r} is not in the contract (tolerated)",
+            f"{where()}: {label} type {kind!r} is not in the contract (tolerated)",
             spec_ref,
             key=(label, kind),
             severity=Severity.NOTE,
         )
 
 
-def _note_block(collector: Collector, block: Any, where: str) -> None:
+def _note_block(collector: Collector, block: Any, where: Callable[[], str]) -> None:
     _note_unknown(collector, block, "ContentBlock", "content block", "messages.response.content", where)
     citations = block.get("citations") if isinstance(block, dict) else None
     for citation in citations if isinstance(citations, list) else []:
         _note_unknown(collector, citation, "Citation", "citation", "messages.response.citations", where)
 
 
-def _note_delta(collector: Collector, delta: dict[str, Any], where: str) -> None:
+def _note_delta(collector: Collector, delta: dict[str, Any], where: Callable[[], str]) -> None:
     _note_unknown(collector, delta, "ContentBlockDelta", "delta", "stream.delta-type", where)
     if payload_type(delta) == "citations_delta":
         _note_unknown(collector, delta.get("citation"), "Citation", "citation", "messages.response.citations", where)
