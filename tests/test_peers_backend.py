@@ -142,6 +142,9 @@ def test_a_peer_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) -> N
         ({"tools": [{**WEATHER, "function": {**WEATHER["function"], "name": "get weather"}}]}, "function.name"),
         ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "string"}}}]}, "schema"),
         ({"tool_choice": "required"}, "tool_choice"),
+        ({"tools": [WEATHER], "tool_choice": "any"}, "Supported values are"),
+        ({"tools": [WEATHER], "tool_choice": {"type": "tool", "name": "get_weather"}}, "Supported values are"),
+        ({"tools": [WEATHER], "tool_choice": {"type": "function"}}, "Supported values are"),
         (
             {"messages": [{"role": "user", "content": "Hi"}, {"role": "tool", "tool_call_id": "x", "content": "1"}]},
             "role 'tool'",
@@ -160,7 +163,17 @@ def test_a_peer_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) -> N
             "must be followed by tool messages",
         ),
     ],
-    ids=["temperature", "function-name", "parameters", "tool-choice", "orphan-tool", "unanswered-call"],
+    ids=[
+        "temperature",
+        "function-name",
+        "parameters",
+        "tool-choice",
+        "tool-choice-any",
+        "tool-choice-anthropic-object",
+        "tool-choice-unnamed-function",
+        "orphan-tool",
+        "unanswered-call",
+    ],
 )
 def test_what_openai_refuses_is_refused(backend: str, body: dict, wording: str) -> None:
     body = {"messages": [{"role": "user", "content": "Hello."}], **body}

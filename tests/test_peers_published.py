@@ -21,10 +21,12 @@ DOC = ROOT / "docs" / "peers.md"
 # The docs section that explains each peer's routes: (heading that opens it, heading that closes it).
 SECTIONS = {
     "litellm": ("## What LiteLLM", "## vLLM"),
-    "vllm": ("### What vLLM", None),
+    "vllm": ("### What vLLM", "## Portkey"),
+    "portkey": ("### What Portkey", "## claude-code-router"),
+    "ccr": ("### What claude-code-router", None),
 }
 ROW = re.compile(r"^\|\s*([A-Z]\d+)\s*\|(.*)\|\s*$")
-CASE_PATTERN = re.compile(r"[a-z_]+\.[a-z0-9*_.-]+")
+CASE_PATTERN = re.compile(r"[a-z][a-z_-]*\.[a-z0-9*_.-]+")
 
 
 def explained_rows(peer: str) -> dict[str, list[str]]:

@@ -28,11 +28,23 @@ from conformance.specs.profiles import (
 )
 from conformance.target import Target, TargetError
 
-PROVIDERS = ["anthropic", "bifrost", "cortecs", "litellm", "llamacpp", "nordlys", "ollama", "openrouter", "vllm"]
+PROVIDERS = [
+    "anthropic",
+    "bifrost",
+    "claude-code-router",
+    "cortecs",
+    "litellm",
+    "llamacpp",
+    "nordlys",
+    "ollama",
+    "openrouter",
+    "portkey",
+    "vllm",
+]
 CASE_IDS = [case.id for case in load_cases()]
 
 
-def test_the_nine_providers_are_known_the_canonical_one_first():
+def test_the_providers_are_known_the_canonical_one_first():
     assert known_providers() == PROVIDERS
 
 
@@ -194,7 +206,7 @@ def test_the_canonical_target_is_unchanged():
 
 
 def test_an_unknown_provider_is_a_target_error_naming_the_known_ones():
-    with pytest.raises(TargetError, match=r"unknown provider 'acme'; known providers: anthropic, bifrost, cortecs"):
+    with pytest.raises(TargetError, match=r"unknown provider 'acme'; known providers: anthropic, bifrost, claude-code"):
         Target(base_url="http://h", provider="acme")
     with pytest.raises(TargetError, match="unknown provider"):
         Target(base_url="http://h", provider="../anthropic")

@@ -1,4 +1,4 @@
-"""`python -m conformance.peers litellm|vllm`: run the suite against real peers (see docs/peers.md)."""
+"""`python -m conformance.peers litellm|vllm|portkey|ccr`: run the suite against real peers (see docs/peers.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Run the whole suite against real peers and publish what they do: one report per route under
 reports/peers/<route>/ (with the route's baseline, which gates the job on "nothing got worse"),
 the servers' logs beside them, and the matrix of every route under reports/peers/. Peer-specific
-set-up lives in its own module (litellm.py, vllm.py); everything else — serving the backends,
+set-up lives in its own module (litellm.py, vllm.py, portkey.py, ccr.py); everything else — serving the backends,
 running, gating, writing — is shared here."""
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ import json
 import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from conformance.baseline import Baseline, Gate, gate, load_baseline, write_baseline
 from conformance.cases import Case, load_cases, select, tiers_up_to
 from conformance.consumers import load_profiles
 from conformance.model import RunReport
-from conformance.peers import litellm, vllm
+from conformance.peers import ccr, litellm, portkey, vllm
 from conformance.peers.openai_backend import create_openai_app
-from conformance.peers.process import ensure_venv
+from conformance.peers.process import ensure_npm_package, ensure_venv
 from conformance.reference import ReferenceServer, create_app
 from conformance.report import load_report, write_reports
 from conformance.report.matrix import build_matrix, write_matrix
@@ -49,6 +49,8 @@ class Route:
     capabilities: frozenset[str] | None = None
     # The software under test and its version, recorded beside the report ("" for the reference).
     peer: str = ""
+    # Headers sent with every request that choose the route through the peer (not credentials).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ def run_route(
         provider=route.provider,
         reference=route.reference,
         capabilities=route.capabilities,
+        extra_headers=dict(route.headers),
+        public_headers=frozenset(route.headers),
     )
     report = asyncio.run(run_suite(target, cases, PEER_LIMITS, concurrency, on_result))
     write_reports(report, out / route.name)
@@ -125,10 +129,40 @@ def vllm_routes(out: Path, workdir: Path, stack: ExitStack) -> list[Route]:
     return [Route("vllm", server.base_url, server.api_key, vllm.MODEL_NAME, "vllm", capabilities=claimed, peer=peer)]
 
 
-PEERS = {"litellm": litellm_routes, "vllm": vllm_routes}
+def portkey_routes(out: Path, workdir: Path, stack: ExitStack) -> list[Route]:
+    """Install and start Portkey's gateway (held on loopback) in front of the reference server."""
+    package = ensure_npm_package(workdir / "portkey", portkey.PACKAGE, out / "portkey-install.log")
+    served = stack.enter_context(backends())
+    gateway = stack.enter_context(portkey.PortkeyGateway(package, portkey.write_preload(workdir / "portkey"), out))
+    headers = portkey.route_headers(served.reference_url)
+    peer = f"Portkey gateway {portkey.VERSION}"
+    model = "claude-haiku-4-5"
+    return [Route("portkey", gateway.base_url, served.reference_key, model, "portkey", peer=peer, headers=headers)]
+
+
+def ccr_routes(out: Path, workdir: Path, stack: ExitStack) -> list[Route]:
+    """Install and start claude-code-router in front of the scripted OpenAI backend."""
+    package = ensure_npm_package(workdir / "ccr", ccr.PACKAGE, out / "ccr-install.log")
+    served = stack.enter_context(backends())
+    router = stack.enter_context(ccr.ClaudeCodeRouter(package, workdir / "ccr-home", out, served.openai_url))
+    return [
+        Route(
+            "ccr",
+            router.base_url,
+            router.api_key,
+            "claude-haiku-4-5",
+            "claude-code-router",
+            # What the scripted OpenAI backend can do, as on LiteLLM's translation route.
+            capabilities=frozenset({"instruction-following", "tools", "count_tokens"}),
+            peer=f"claude-code-router {ccr.VERSION}",
+        )
+    ]
+
+
+PEERS = {"litellm": litellm_routes, "vllm": vllm_routes, "portkey": portkey_routes, "ccr": ccr_routes}
 BASELINE = "baseline.yaml"
 PEER_FILE = "peer.json"
-MATRIX_ORDER = ("reference", "litellm-passthrough", "litellm-translation", "vllm")
+MATRIX_ORDER = ("reference", "litellm-passthrough", "litellm-translation", "vllm", "portkey", "ccr")
 
 
 @dataclass(frozen=True)

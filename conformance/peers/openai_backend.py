@@ -5,7 +5,8 @@ It answers with the reference server's scripted model, so the same prompts ("Rep
 X", "Use the NAME tool", "Count from 1 to N", "Simulate error: TYPE") mean the same thing behind a
 translating gateway as they do against the reference server: any difference the suite then finds
 is the gateway's translation. Non-stream and stream answers, tool calls, finish reasons
-stop / length / tool_calls, OpenAI-shaped errors (also for the requests OpenAI itself refuses), and the
+stop / length / tool_calls, OpenAI-shaped errors (also for the requests OpenAI itself refuses, such as a
+tool_choice outside "none", "auto", "required" or a named function), and the
 Responses API's input_tokens count.
 """
 
@@ -104,7 +105,13 @@ def chat_problem(body: dict[str, Any]) -> str | None:
         parameters = function.get("parameters")
         if parameters is not None and (not isinstance(parameters, dict) or parameters.get("type") != "object"):
             return f"Invalid schema for function '{function.get('name')}': schema must be of 'type: \"object\"'."
-    if body.get("tool_choice") not in (None, "none", "auto") and not tools:
+    choice = body.get("tool_choice")
+    if choice is not None and not _valid_tool_choice(choice):
+        return (
+            f"Invalid value for 'tool_choice': {json.dumps(choice)}. Supported values are: 'none', 'auto', "
+            "'required', or an object naming a function."
+        )
+    if choice not in (None, "none", "auto") and not tools:
         return "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified."
     pending: set[str] = set()
     for message in body.get("messages") or []:
@@ -124,6 +131,17 @@ def chat_problem(body: dict[str, Any]) -> str | None:
         elif role == "assistant":
             pending = {call.get("id") for call in message.get("tool_calls") or []}
     return None
+
+
+TOOL_CHOICE_MODES = ("none", "auto", "required")
+
+
+def _valid_tool_choice(choice: Any) -> bool:
+    """What OpenAI accepts as tool_choice: a mode, or {"type": "function", "function": {"name": ...}}."""
+    if isinstance(choice, str):
+        return choice in TOOL_CHOICE_MODES
+    function = choice.get("function") if isinstance(choice, dict) and choice.get("type") == "function" else None
+    return isinstance(function, dict) and isinstance(function.get("name"), str)
 
 
 def _tool_choice(choice: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ Peers are started with setsid and stopped by process group, so that whatever a s
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -132,8 +133,43 @@ class LoopbackServer(ManagedProcess):
 
     def start(self) -> LoopbackServer:
         super().start()
-        self.wait_ready(self.base_url + self.ready_path, self.startup_timeout)
+        try:
+            self.wait_ready(self.base_url + self.ready_path, self.startup_timeout)
+            ensure_loopback_only(self.port)
+        except PeerError:
+            self.stop()
+            raise
         return self
+
+
+# /proc/net/tcp{,6} rows: "sl local_address rem_address st ..."; state 0A is LISTEN, addresses are
+# little-endian hex. 127.0.0.1 is 0100007F; ::1 and ::ffff:127.0.0.1 are loopback too.
+LISTEN_STATE = "0A"
+LOOPBACK_HEX = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses (hex, as /proc/net shows them) that listen on TCP `port`."""
+    found: set[str] = set()
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        try:
+            rows = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            address, _, hex_port = fields[1].partition(":")
+            if fields[3] == LISTEN_STATE and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+def ensure_loopback_only(port: int) -> None:
+    """Refuse a peer that listens on `port` on any interface but loopback (some peers have no host
+    option); a no-op where /proc/net cannot be read."""
+    exposed = listening_addresses(port) - LOOPBACK_HEX
+    if exposed:
+        raise PeerError(f"port {port} listens beyond loopback ({', '.join(sorted(exposed))}); stopped it")
 
 
 def ensure_venv(venv: Path, requirement: str, log_path: Path, remove: Sequence[str] = ()) -> Path:
@@ -153,3 +189,24 @@ def ensure_venv(venv: Path, requirement: str, log_path: Path, remove: Sequence[s
                 raise PeerError(f"could not install {requirement} into {venv}:\n{log_tail(log_path)}")
     marker.write_text(requirement + "\n")
     return python
+
+
+def ensure_npm_package(folder: Path, package: str, log_path: Path) -> Path:
+    """`package` (name@version) installed once with npm into `folder` (a marker file records what is
+    there; install scripts are not run). Returns the package's directory under node_modules."""
+    name = package.rpartition("@")[0]
+    installed = folder / "node_modules" / name
+    marker = folder / "conformance-installed.txt"
+    if installed.is_dir() and marker.exists() and marker.read_text().strip() == package:
+        return installed
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        raise PeerError(f"{package} needs Node.js: node and npm must be on PATH")
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    argv = [npm, "install", "--prefix", str(folder), "--no-audit", "--no-fund", "--ignore-scripts", package]
+    with log_path.open("wb") as log:
+        if subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False).returncode != 0:
+            raise PeerError(f"could not install {package} into {folder}:\n{log_tail(log_path)}")
+    marker.write_text(package + "\n")
+    return installed
