@@ -8,20 +8,20 @@ contract document, with formats not asserted, as `jsonschema` does by default. W
 could disagree, the fast one may only be the stricter: an instance it rejects and the precise
 one accepts yields no problem, as before.
 
-`precise_only()` turns the fast path off (tests prove the findings are the same with and without it).
+`precise_only()` turns the fast path off, for the whole process while it lasts (tests prove the findings
+are the same with and without it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 from conformance import contract
 
-_state = threading.local()
+_precise_only = False
 
 
 @functools.cache
@@ -41,7 +41,7 @@ def _fast_validator(schema_name: str, many: bool = False) -> Any:
 
 
 def _fast(schema_name: str, many: bool = False) -> Any:
-    return None if getattr(_state, "precise_only", False) else _fast_validator(schema_name, many)
+    return None if _precise_only else _fast_validator(schema_name, many)
 
 
 def problems(schema_name: str, instance: Any) -> tuple[contract.ValidationProblem, ...]:
@@ -63,10 +63,10 @@ def problems_of_each(schema_name: str, instances: list[Any]) -> list[tuple[contr
 
 @contextlib.contextmanager
 def precise_only() -> Iterator[None]:
-    """Within the block (on this thread), every instance goes to the precise validator."""
-    before = getattr(_state, "precise_only", False)
-    _state.precise_only = True
+    """Within the block, every instance goes to the precise validator (on every thread)."""
+    global _precise_only
+    before, _precise_only = _precise_only, True
     try:
         yield
     finally:
-        _state.precise_only = before
+        _precise_only = before
