@@ -14,8 +14,7 @@ import os
 import secrets
 from pathlib import Path
 
-from conformance.peers.portkey import node
-from conformance.peers.process import LOOPBACK, LoopbackServer, free_port
+from conformance.peers.process import LOOPBACK, LoopbackServer, free_port, node_executable
 
 VERSION = "2.0.0"
 PACKAGE = f"@musistudio/claude-code-router@{VERSION}"
@@ -57,6 +56,6 @@ class ClaudeCodeRouter(LoopbackServer):
         settings = home / ".claude-code-router"
         settings.mkdir(parents=True, exist_ok=True)
         (settings / "config.json").write_text(json.dumps(config(port, self.api_key, openai_url), indent=2))
-        argv = [node(), str(package_dir / "dist" / "cli.js"), "start"]
+        argv = [node_executable(), str(package_dir / "dist" / "cli.js"), "start"]
         env = {**os.environ, "HOME": str(home)}
         super().__init__("claude-code-router", argv, log_dir / "ccr.log", port, env=env, cwd=home)

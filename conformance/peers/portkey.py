@@ -9,10 +9,9 @@ The gateway has no host option and listens on every interface; a preload (`node 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from conformance.peers.process import LOOPBACK, LoopbackServer, PeerError, free_port
+from conformance.peers.process import LOOPBACK, LoopbackServer, free_port, node_executable
 
 VERSION = "1.15.2"
 PACKAGE = f"@portkey-ai/gateway@{VERSION}"
@@ -49,13 +48,6 @@ def route_headers(reference_url: str) -> dict[str, str]:
     return {"x-portkey-provider": "anthropic", "x-portkey-custom-host": reference_url + "/v1"}
 
 
-def node() -> str:
-    executable = shutil.which("node")
-    if executable is None:
-        raise PeerError("Portkey's gateway needs Node.js: node must be on PATH")
-    return executable
-
-
 class PortkeyGateway(LoopbackServer):
     """`start-server.js --headless` on a free port, held on loopback by the preload."""
 
@@ -64,5 +56,5 @@ class PortkeyGateway(LoopbackServer):
     def __init__(self, package_dir: Path, preload: Path, log_dir: Path) -> None:
         port = free_port()
         start = package_dir / "build" / "start-server.js"
-        argv = [node(), "-r", str(preload), str(start), f"--port={port}", "--headless"]
+        argv = [node_executable(), "-r", str(preload), str(start), f"--port={port}", "--headless"]
         super().__init__("portkey", argv, log_dir / "portkey.log", port, cwd=log_dir)

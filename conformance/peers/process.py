@@ -191,6 +191,14 @@ def ensure_venv(venv: Path, requirement: str, log_path: Path, remove: Sequence[s
     return python
 
 
+def node_executable() -> str:
+    """The `node` on PATH, for the Node peers."""
+    executable = shutil.which("node")
+    if executable is None:
+        raise PeerError("this peer needs Node.js: node must be on PATH")
+    return executable
+
+
 def ensure_npm_package(folder: Path, package: str, log_path: Path) -> Path:
     """`package` (name@version) installed once with npm into `folder` (a marker file records what is
     there; install scripts are not run). Returns the package's directory under node_modules."""
@@ -199,9 +207,10 @@ def ensure_npm_package(folder: Path, package: str, log_path: Path) -> Path:
     marker = folder / "conformance-installed.txt"
     if installed.is_dir() and marker.exists() and marker.read_text().strip() == package:
         return installed
+    node_executable()
     npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        raise PeerError(f"{package} needs Node.js: node and npm must be on PATH")
+    if npm is None:
+        raise PeerError(f"{package} is installed with npm: npm must be on PATH")
     folder.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     argv = [npm, "install", "--prefix", str(folder), "--no-audit", "--no-fund", "--ignore-scripts", package]
