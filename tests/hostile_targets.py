@@ -28,9 +28,13 @@ from typing import Any
 from tests.hostile import Answer, HostileRequest, forward, head, reset
 
 ROOT = Path(__file__).resolve().parents[1]
-# Cases every misbehaviour is played against: a stream, a JSON answer, a count_tokens answer.
+# Cases a misbehaviour is played against: a stream, a JSON answer and a count_tokens answer when it
+# is in the HTTP layer; two streams (one expecting its text) or two Messages when it is in the body;
+# the grammar alone for a legal stream.
 GENERAL_CASES = ("streaming.structure", "text.string-content", "count_tokens.basic")
-STREAM_CASES = ("streaming.structure",)
+STREAM_CASES = ("streaming.structure", "streaming.text")
+JSON_CASES = ("text.string-content", "text.unicode")
+LEGAL_CASES = ("streaming.structure",)
 # Bounds of every played run.
 MAX_SILENCE = 2.0
 TIMEOUT = 10.0
@@ -356,23 +360,31 @@ class Misbehaviour:
 
 CATALOGUE: tuple[Misbehaviour, ...] = (
     # The stream's own fields.
-    Misbehaviour("retry-superscript", "an SSE `retry: ²` field", stream_with("retry: ²\n")),
-    Misbehaviour("retry-5000-digits", "an SSE `retry:` field of 5,000 digits", stream_with(f"retry: {digits(5000)}\n")),
+    Misbehaviour("retry-superscript", "an SSE `retry: ²` field", stream_with("retry: ²\n"), cases=STREAM_CASES),
+    Misbehaviour(
+        "retry-5000-digits",
+        "an SSE `retry:` field of 5,000 digits",
+        stream_with(f"retry: {digits(5000)}\n"),
+        cases=STREAM_CASES,
+    ),
     Misbehaviour(
         "stream-token-count-digits",
         "message_delta usage.output_tokens of 5,000 digits",
         stream_with(output_tokens=digits(5000)),
+        cases=STREAM_CASES,
     ),
-    Misbehaviour("stream-invalid-utf8", "invalid UTF-8 inside a text delta", stream_invalid_utf8),
+    Misbehaviour("stream-invalid-utf8", "invalid UTF-8 inside a text delta", stream_invalid_utf8, cases=STREAM_CASES),
     # Endless, slow, silent, huge streams.
     Misbehaviour("slow-drip", "a valid answer, one byte every 100 ms", slow_drip, slow=True),
     Misbehaviour("silence-after-headers", "the head, then silence", silence_after_headers, slow=True),
     Misbehaviour("silence-before-headers", "the request read, then silence", silence_before_headers, slow=True),
-    Misbehaviour("endless-pings", "message_start, then pings without end", endless_pings),
-    Misbehaviour("endless-deltas", "text deltas without end", endless_deltas),
-    Misbehaviour("huge-sse-line", "one 100 MB `data:` line", huge_sse_line),
-    Misbehaviour("huge-chunked-stream", "100 MB of pings in chunked transfer coding", huge_chunked_stream),
-    Misbehaviour("reset-mid-stream", "a TCP reset after four events", reset_mid_stream),
+    Misbehaviour("endless-pings", "message_start, then pings without end", endless_pings, cases=STREAM_CASES),
+    Misbehaviour("endless-deltas", "text deltas without end", endless_deltas, cases=STREAM_CASES),
+    Misbehaviour("huge-sse-line", "one 100 MB `data:` line", huge_sse_line, cases=STREAM_CASES),
+    Misbehaviour(
+        "huge-chunked-stream", "100 MB of pings in chunked transfer coding", huge_chunked_stream, cases=STREAM_CASES
+    ),
+    Misbehaviour("reset-mid-stream", "a TCP reset after four events", reset_mid_stream, cases=STREAM_CASES),
     # The HTTP layer.
     Misbehaviour("garbage-not-http", "bytes that are not HTTP at all", raw(bytes(range(256)) * 64)),
     Misbehaviour(
@@ -401,12 +413,20 @@ CATALOGUE: tuple[Misbehaviour, ...] = (
         redirect_to(lambda request: f"{OTHER_HOST}{request.path}"),
     ),
     # JSON bodies.
-    Misbehaviour("json-nested-1500", "a Message with a field nested 1,500 levels", json_with(nested(1500))),
-    Misbehaviour("json-nested-100000", "a Message with a field nested 100,000 levels", json_with(nested(100_000))),
+    Misbehaviour(
+        "json-nested-1500", "a Message with a field nested 1,500 levels", json_with(nested(1500)), cases=JSON_CASES
+    ),
+    Misbehaviour(
+        "json-nested-100000",
+        "a Message with a field nested 100,000 levels",
+        json_with(nested(100_000)),
+        cases=JSON_CASES,
+    ),
     Misbehaviour(
         "json-token-count-digits",
         "usage.input_tokens of 5,000 digits",
         json_with(lambda r: message(r, usage=f'{{"input_tokens": {digits(5000)}, "output_tokens": 3}}').encode()),
+        cases=JSON_CASES,
     ),
     Misbehaviour(
         "json-duplicate-keys",
@@ -414,6 +434,7 @@ CATALOGUE: tuple[Misbehaviour, ...] = (
         json_with(
             lambda r: message(r).replace('{"id"', '{"type": "error", "role": "user", "content": 7, "id"', 1).encode()
         ),
+        cases=JSON_CASES,
     ),
     Misbehaviour(
         "json-nan-infinity",
@@ -421,23 +442,29 @@ CATALOGUE: tuple[Misbehaviour, ...] = (
         json_with(
             lambda r: message(r, usage='{"input_tokens": NaN, "output_tokens": Infinity, "x": -Infinity}').encode()
         ),
+        cases=JSON_CASES,
     ),
     Misbehaviour(
         "json-invalid-utf8",
         "invalid UTF-8 bytes in the text",
         json_with(lambda r: message(r, text="@@").encode().replace(b"@@", b"\xff\xfe\xc3(")),
+        cases=JSON_CASES,
     ),
-    Misbehaviour("gzip-gzip", "`Content-Encoding: gzip, gzip`, compressed twice", double_gzip),
-    Misbehaviour("gzip-bomb", f"{BOMB_GIB} GiB of zeros in about {BOMB_GIB} MB of gzip", bomb),
-    Misbehaviour("huge-json-body", "a 100 MB JSON body with Content-Length", huge_json_body),
+    Misbehaviour("gzip-gzip", "`Content-Encoding: gzip, gzip`, compressed twice", double_gzip, cases=JSON_CASES),
+    Misbehaviour("gzip-bomb", f"{BOMB_GIB} GiB of zeros in about {BOMB_GIB} MB of gzip", bomb, cases=JSON_CASES),
+    Misbehaviour("huge-json-body", "a 100 MB JSON body with Content-Length", huge_json_body, cases=JSON_CASES),
     # The API key echoed back.
     Misbehaviour(
         "key-in-event-field",
         "the API key as an SSE `event:` name",
         per_request(lambda r: stream_with(f'event: {r.api_key}\ndata: {{"type": "ping"}}\n\n')),
+        cases=STREAM_CASES,
     ),
     Misbehaviour(
-        "key-in-id-field", "the API key as an SSE `id:`", per_request(lambda r: stream_with(f"id: {r.api_key}\n"))
+        "key-in-id-field",
+        "the API key as an SSE `id:`",
+        per_request(lambda r: stream_with(f"id: {r.api_key}\n")),
+        cases=STREAM_CASES,
     ),
     Misbehaviour("key-in-header-name", "the API key as a response header name", per_request(key_in_header_name)),
     Misbehaviour(
@@ -445,7 +472,12 @@ CATALOGUE: tuple[Misbehaviour, ...] = (
         "the API key as a response header value",
         per_request(lambda r: raw(valid_answer(r, f"x-echo: {r.api_key}\r\n"))),
     ),
-    Misbehaviour("key-in-split-deltas", "the API key in the text, split across two deltas", per_request(split_key)),
+    Misbehaviour(
+        "key-in-split-deltas",
+        "the API key in the text, split across two deltas",
+        per_request(split_key),
+        cases=STREAM_CASES,
+    ),
     Misbehaviour("key-in-error-message", "the API key quoted in a 401 error message", per_request(key_error)),
     Misbehaviour("echo-request-headers", "every request header echoed as a response header", echo_request_headers),
     # Legal but unusual: every stream check must pass.
@@ -453,29 +485,29 @@ CATALOGUE: tuple[Misbehaviour, ...] = (
         "legal-cr-line-ends",
         "a valid stream with CR-only line ends",
         stream_with(line_end="\r"),
-        STREAM_CASES,
+        LEGAL_CASES,
         legal=True,
     ),
     Misbehaviour(
         "legal-crlf-line-ends",
         "a valid stream with CRLF line ends",
         stream_with(line_end="\r\n"),
-        STREAM_CASES,
+        LEGAL_CASES,
         legal=True,
     ),
-    Misbehaviour("legal-bom", "a valid stream after a UTF-8 BOM", stream_with("\ufeff"), STREAM_CASES, legal=True),
+    Misbehaviour("legal-bom", "a valid stream after a UTF-8 BOM", stream_with("\ufeff"), LEGAL_CASES, legal=True),
     Misbehaviour(
         "legal-comments",
         "a valid stream with comment lines between events",
         stream_with(": a comment\n\n", between=":\n: another comment\n\n"),
-        STREAM_CASES,
+        LEGAL_CASES,
         legal=True,
     ),
     Misbehaviour(
         "legal-retry-3000",
         "a valid stream with `retry: 3000`",
         stream_with("retry: 3000\n\n"),
-        STREAM_CASES,
+        LEGAL_CASES,
         legal=True,
     ),
 )
