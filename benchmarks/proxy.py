@@ -1,0 +1,204 @@
+"""`conformance proxy` against direct, under the same load: what the proxy adds.
+
+Three processes: the reference server (`conformance serve`, the upstream), the proxy
+(`conformance proxy`, judging every exchange) and this one, the client. The same load is sent
+straight to the upstream, then through the proxy:
+
+- sequential JSON: one small non-streamed request at a time;
+- concurrent long streams: `--streams` streamed answers of about 700 events each, `--concurrency`
+  at a time, each read to its last byte.
+
+Printed: throughput (requests/s) direct and proxied and their ratio, p50 and p99 latency of each and
+what the proxy adds, and how long after the last exchange the proxy's report is complete: every
+exchange judged in results.jsonl, and report.json written once the proxy is asked to stop.
+
+    python benchmarks/proxy.py [--requests 300] [--streams 100] [--concurrency 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+LOOPBACK = "127.0.0.1"
+HEADERS = {"x-api-key": "bench-key", "anthropic-version": "2023-06-01", "content-type": "application/json"}
+JSON_BODY = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]}
+STREAM_BODY = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 8192,
+    "stream": True,
+    "messages": [{"role": "user", "content": "Count from 1 to 2000"}],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex((LOOPBACK, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+@contextmanager
+def started(argv: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A `conformance` subprocess listening on `port`, stopped (SIGINT, then by its PID) on the way out."""
+    command = [sys.executable, "-m", "conformance", *argv]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port, process)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def sequential_json(base_url: str, requests: int) -> tuple[float, list[float]]:
+    """Seconds for all requests and the latency of each."""
+    async with httpx.AsyncClient(base_url=base_url, headers=HEADERS, timeout=60) as client:
+        await client.post("/v1/messages", json=JSON_BODY)  # warm: a connection open, imports done
+        latencies = []
+        began = time.perf_counter()
+        for _ in range(requests):
+            start = time.perf_counter()
+            response = await client.post("/v1/messages", json=JSON_BODY)
+            response.raise_for_status()
+            latencies.append(time.perf_counter() - start)
+        return time.perf_counter() - began, latencies
+
+
+async def concurrent_streams(base_url: str, streams: int, concurrency: int) -> tuple[float, list[float]]:
+    """Seconds for all streams and the time to the last byte of each."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, headers=HEADERS, timeout=120, limits=limits) as client:
+        slots = asyncio.Semaphore(concurrency)
+        latencies: list[float] = []
+
+        async def one() -> None:
+            async with slots:
+                start = time.perf_counter()
+                async with client.stream("POST", "/v1/messages", json=STREAM_BODY) as response:
+                    response.raise_for_status()
+                    async for _ in response.aiter_raw():
+                        pass
+                latencies.append(time.perf_counter() - start)
+
+        await one()  # warm
+        latencies.clear()
+        began = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(streams)))
+        return time.perf_counter() - began, latencies
+
+
+def cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """User and system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def judged_lines(out: Path) -> int:
+    path = out / "results.jsonl"
+    return path.read_text(encoding="utf-8").count("\n") if path.exists() else 0
+
+
+Measured = dict[str, tuple[float, list[float], dict[str, float]]]
+
+
+def measure(base_url: str, args: argparse.Namespace, processes: dict[str, subprocess.Popen[bytes]]) -> Measured:
+    """Per load: seconds, latencies and the CPU seconds each server process spent on it."""
+    loads = {
+        "sequential JSON": lambda: sequential_json(base_url, args.requests),
+        "concurrent long streams": lambda: concurrent_streams(base_url, args.streams, args.concurrency),
+    }
+    measured: Measured = {}
+    for name, load in loads.items():
+        before = {label: cpu_seconds(process) for label, process in processes.items()}
+        seconds, latencies = asyncio.run(load())
+        spent = {label: cpu_seconds(process) - before[label] for label, process in processes.items()}
+        measured[name] = (seconds, latencies, spent)
+    return measured
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300, help="sequential JSON requests (default: %(default)s)")
+    parser.add_argument("--streams", type=int, default=100, help="long streams (default: %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=50, help="streams at a time (default: %(default)s)")
+    args = parser.parse_args()
+    upstream_port, proxy_port = free_port(), free_port()
+    upstream = f"http://{LOOPBACK}:{upstream_port}"
+    serve_argv = ["serve", "--port", str(upstream_port)]
+    with tempfile.TemporaryDirectory() as scratch, started(serve_argv, upstream_port) as server:
+        out = Path(scratch) / "proxy"
+        direct = measure(upstream, args, {"upstream": server})
+        proxy_argv = ["proxy", "--upstream", upstream, "--listen", f"{LOOPBACK}:{proxy_port}", "--out", str(out)]
+        with started(proxy_argv, proxy_port) as proxy:
+            proxied = measure(f"http://{LOOPBACK}:{proxy_port}", args, {"upstream": server, "proxy": proxy})
+            last_exchange = time.perf_counter()
+            expected = 1 + args.requests + 1 + args.streams  # the two warm-up requests are judged too
+            while judged_lines(out) < expected and time.perf_counter() - last_exchange < 120:
+                time.sleep(0.01)
+            all_judged = time.perf_counter() - last_exchange
+            stop = time.perf_counter()
+            proxy.send_signal(signal.SIGINT)
+            proxy.wait(timeout=120)
+            report_written = time.perf_counter() - stop
+            report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    print(f"{os.cpu_count()} cores; upstream, proxy and client are three processes")
+    for load, (seconds, latencies, _) in direct.items():
+        proxied_seconds, proxied_latencies, spent = proxied[load]
+        count = len(latencies)
+        rate, proxied_rate = count / seconds, count / proxied_seconds
+        print(f"{load}: {count} requests")
+        print(f"  throughput   direct {rate:8.1f}/s   proxied {proxied_rate:8.1f}/s   ratio {proxied_rate / rate:.2f}")
+        for name, share in (("p50", 0.5), ("p99", 0.99)):
+            plain, through = percentile(latencies, share) * 1000, percentile(proxied_latencies, share) * 1000
+            added = through - plain
+            print(f"  {name} latency  direct {plain:8.1f} ms  proxied {through:8.1f} ms  added {added:+.1f} ms")
+        print(f"  mean latency direct {statistics.mean(latencies) * 1000:8.1f} ms")
+        per_request = {label: cpu / count * 1000 for label, cpu in spent.items()}
+        print(
+            f"  CPU per request: upstream {per_request['upstream']:.2f} ms, proxy {per_request['proxy']:.2f} ms "
+            "(relaying and judging)"
+        )
+    print(f"report: every exchange judged in results.jsonl {all_judged:.2f} s after the last one")
+    print(f"        report.json written {report_written:.2f} s after the stop ({len(report['results'])} exchanges)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
