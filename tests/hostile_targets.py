@@ -114,11 +114,15 @@ def text_delta(text: str) -> str:
     return json.dumps({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}})
 
 
-def valid_answer(request: HostileRequest, extra_headers: str = "") -> bytes:
-    """What a correct server would answer: a stream for `stream: true`, else JSON."""
+def valid_parts(request: HostileRequest, extra_headers: str = "") -> tuple[bytes, bytes]:
+    """The head and body a correct server would answer: a stream for `stream: true`, else JSON."""
     if request.wants_stream:
-        return head(extra=extra_headers) + "".join(stream_blocks(request)).encode()
-    return head(200, "application/json", extra_headers) + message(request).encode()
+        return head(extra=extra_headers), "".join(stream_blocks(request)).encode()
+    return head(200, "application/json", extra_headers), message(request).encode()
+
+
+def valid_answer(request: HostileRequest, extra_headers: str = "") -> bytes:
+    return b"".join(valid_parts(request, extra_headers))
 
 
 async def send(writer: asyncio.StreamWriter, chunks: Iterable[bytes], pause: float = 0.0) -> None:
@@ -215,8 +219,10 @@ async def stream_invalid_utf8(request: HostileRequest, writer: asyncio.StreamWri
 
 
 async def slow_drip(request: HostileRequest, writer: asyncio.StreamWriter) -> None:
-    answer = valid_answer(request)
-    await send(writer, (answer[i : i + 1] for i in range(len(answer))), pause=0.1)
+    """The head at once, then the body one byte every 100 ms: it takes minutes."""
+    response_head, body = valid_parts(request)
+    await send(writer, [response_head])
+    await send(writer, (body[i : i + 1] for i in range(len(body))), pause=0.1)
 
 
 async def silence_after_headers(request: HostileRequest, writer: asyncio.StreamWriter) -> None:
@@ -375,7 +381,7 @@ CATALOGUE: tuple[Misbehaviour, ...] = (
     ),
     Misbehaviour("stream-invalid-utf8", "invalid UTF-8 inside a text delta", stream_invalid_utf8, cases=STREAM_CASES),
     # Endless, slow, silent, huge streams.
-    Misbehaviour("slow-drip", "a valid answer, one byte every 100 ms", slow_drip, slow=True),
+    Misbehaviour("slow-drip", "a valid head, then its body one byte every 100 ms", slow_drip, slow=True),
     Misbehaviour("silence-after-headers", "the head, then silence", silence_after_headers, slow=True),
     Misbehaviour("silence-before-headers", "the request read, then silence", silence_before_headers, slow=True),
     Misbehaviour("endless-pings", "message_start, then pings without end", endless_pings, cases=STREAM_CASES),
