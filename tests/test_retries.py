@@ -18,7 +18,7 @@ from conformance.cases import load_cases
 from conformance.cli import main
 from conformance.model import Exchange, Outcome, Request, Response
 from conformance.reference import ReferenceServer
-from conformance.retry import MAX_RETRY_WAIT, RetryPolicy, is_transient, retry_after
+from conformance.retry import MAX_RETRY_WAIT, TRANSIENT_ERRORS, RetryPolicy, is_transient, retry_after
 from conformance.runner import RETRY_CHECK, run_suite
 from conformance.target import Target
 from conformance.transport import Limits, Transport
@@ -109,15 +109,14 @@ def test_a_case_that_expects_the_status_is_not_retried() -> None:
     assert results["errors.rate-limited"].outcome is not Outcome.ERROR
 
 
-def outcomes(out: Path) -> dict[str, str]:
-    return {r["id"]: r["outcome"] for r in json.loads((out / "report.json").read_text())["results"]}
+def results_in(out: Path) -> dict[str, dict]:
+    return {r["id"]: r for r in json.loads((out / "report.json").read_text())["results"]}
 
 
 @pytest.mark.parametrize("retries", [4, 0])
 def test_a_flaky_target_fails_exactly_the_cases_a_clean_one_fails(tmp_path: Path, retries: int) -> None:
-    """With a fifth of the requests answered 429, 529 or a reset, only `error`s differ from a clean run (the
-    failed set is the same but for cases still transient after the retries): a transient answer is never a
-    failure."""
+    """With a fifth of the requests answered 429, 529 or a reset, a case a transient answer touched has the
+    outcome of a clean run, or `error` when it stayed transient: a transient answer is never a verdict."""
     key = "flaky-" + secrets.token_hex(16)
     with ReferenceServer(api_key=key) as server:
         main(["run", "--base-url", server.base_url, "--api-key", key, "--out", str(tmp_path / "clean")])
@@ -125,16 +124,22 @@ def test_a_flaky_target_fails_exactly_the_cases_a_clean_one_fails(tmp_path: Path
             argv = ["run", "--base-url", front.base_url, "--api-key", key, "--retries", str(retries)]
             main([*argv, "--out", str(tmp_path / "flaky")])
     assert sum(front.faults_served.values()) >= 10 and len(front.faults_served) == 3
-    clean, flaky = outcomes(tmp_path / "clean"), outcomes(tmp_path / "flaky")
+    clean, flaky = results_in(tmp_path / "clean"), results_in(tmp_path / "flaky")
     assert clean.keys() == flaky.keys()
-    assert {c for c in flaky if flaky[c] == "failed"} <= {c for c in clean if clean[c] == "failed"}
-    differ = {case_id for case_id in clean if clean[case_id] != flaky[case_id]}
-    assert all(flaky[case_id] == "error" for case_id in differ), {c: flaky[c] for c in differ}
+    errors = set()
+    for case_id, result in flaky.items():
+        if result["outcome"] == clean[case_id]["outcome"]:
+            continue
+        # A case no fault touched (sent once, not an error) may differ only as the target itself varies
+        # between two runs (a stream's timing, say): no transient answer made that verdict.
+        assert result["outcome"] == "error" or result.get("attempts", 1) == 1, (case_id, result["reason"])
+        if result["outcome"] == "error":
+            assert "transient" in result["reason"] or result["reason"].startswith(TRANSIENT_ERRORS), result["reason"]
+            errors.add(case_id)
     if retries:
-        # Still transient after five tries: 0.2 ** 5 of the requests, about one run in fifteen has one.
-        assert len(differ) <= 2
+        assert len(errors) <= 2  # still transient after five tries: 0.2 ** 5 of the requests
     else:
-        assert differ  # a fifth of the requests failing shows without retries
+        assert errors  # a fifth of the requests failing shows without retries
 
 
 def test_the_pytest_plugin_retries_too(pytester: pytest.Pytester) -> None:
