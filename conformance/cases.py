@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -225,9 +226,13 @@ def load_file(path: Path, fragments: dict[str, Any] | None = None) -> list[Case]
     ]
 
 
+# libyaml's loader when PyYAML was built with it (four times faster on the catalogue), else the pure-Python one.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
     except yaml.YAMLError as exc:
         raise CaseError(f"{path}: not valid YAML: {exc}") from exc
 
@@ -258,6 +263,10 @@ def _insert_fragments(value: Any, fragments: dict[str, Any], path: Path) -> Any:
     return {**fragment, **extra}
 
 
+# A fragment inserted in several cases makes its filler text once.
+_filler = functools.lru_cache(maxsize=64)(filler)
+
+
 def _generated_text(value: dict[str, Any], path: Path) -> str:
     """`{$text: {bytes: N, seed: S}}`: N bytes of filler text (conformance.filler), seed 0 by default."""
     spec = value[TEXT_KEY]
@@ -267,7 +276,7 @@ def _generated_text(value: dict[str, Any], path: Path) -> str:
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in (size, seed)):
         raise CaseError(f"{path}: $text needs an integer 'bytes' (and an integer 'seed'), got {spec!r}")
     try:
-        return filler(size, seed)
+        return _filler(size, seed)
     except ValueError as exc:
         raise CaseError(f"{path}: $text: {exc}") from None
 

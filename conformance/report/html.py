@@ -8,6 +8,7 @@ that allows only its own inline script (by hash) and loads nothing from anywhere
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import http
 import json
@@ -198,7 +199,9 @@ def _printable(value: Any) -> Any:
     return xml_text(value) if isinstance(value, str) and not isinstance(value, markupsafe.Markup) else value
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
+    """The templates' environment, made once per process (jinja2 keeps the compiled templates in it)."""
     # Autoescape is forced on: select_autoescape would not recognise the ".html.j2" name.
     env = jinja2.Environment(
         finalize=_printable,
