@@ -76,6 +76,7 @@ def decide(
 
     `tries[i]` is how many times exchange i was sent (retries included; 1 when not given). No answer,
     a transient answer (429, 529...) and a rejected key are `error`: they say nothing about the contract.
+    A case whose only findings beyond notes are warnings is `warning`; any failure outweighs them.
     """
     for index, exchange in enumerate(exchanges):
         sent = tries[index] if tries else 1
@@ -84,7 +85,8 @@ def decide(
             return Outcome.ERROR, trouble
     failures = [f for f in findings if f.severity is Severity.FAILURE]
     if not failures:
-        return Outcome.PASSED, ""
+        warnings = [f for f in findings if f.severity is Severity.WARNING]
+        return (Outcome.WARNING, warnings[0].message) if warnings else (Outcome.PASSED, "")
     if case.optional and _refused_cleanly(failures, exchanges):
         return Outcome.UNSUPPORTED, "the target refused this optional feature with a clean Anthropic error"
     if all(f.deviation for f in failures):

@@ -65,6 +65,23 @@ def test_a_missing_key_is_reported_at_the_root():
     assert finding.message == "body: 'usage' is a required property"
 
 
+def test_a_required_nullable_key_sent_absent_is_a_warning():
+    """The API sends stop_sequence as null; the official clients read an absent one as null."""
+    body = message()
+    del body["stop_sequence"]
+    finding = only_finding(message_exchange(body), "schema.message", "messages.response.message")
+    assert finding.message.startswith("body: 'stop_sequence' is a required property (its schema allows null")
+    assert finding.severity is Severity.WARNING
+
+
+def test_a_required_key_that_cannot_be_null_sent_absent_still_fails():
+    body = message()
+    del body["model"]
+    finding = only_finding(message_exchange(body), "schema.message", "messages.response.message")
+    assert finding.message == "body: 'model' is a required property"
+    assert finding.severity is Severity.FAILURE
+
+
 @pytest.mark.parametrize(("stop_reason", "expected"), [("stop", "'stop' is not one of"), (7, "7 is not of type")])
 def test_stop_reason_outside_the_enum(stop_reason, expected):
     finding = only_finding(
@@ -168,6 +185,16 @@ def test_message_delta_usage_needs_output_tokens():
     events[6]["usage"] = {"input_tokens": 21}
     finding = only_finding(stream_exchange(events), "schema.stream-event", "stream.usage")
     assert finding.message == "event 6 (message_delta): data.usage: 'output_tokens' is a required property"
+
+
+def test_a_message_delta_without_stop_sequence_is_a_warning():
+    events = text_stream()
+    del events[6]["delta"]["stop_sequence"]
+    [finding] = [f for f in check("schema.stream-event", stream_exchange(events))]
+    assert finding.message.startswith(
+        "event 6 (message_delta): data.delta: 'stop_sequence' is a required property (its schema allows null"
+    )
+    assert finding.severity is Severity.WARNING
 
 
 def test_repeated_event_problems_are_folded_into_one_finding():

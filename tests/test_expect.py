@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conformance.checks.expect import check_expectations
-from conformance.model import Exchange, Request, Response, SSEEvent
+from conformance.model import Exchange, Request, Response, Severity, SSEEvent
 
 
 def exchange(status: int = 200, body: object = None, headers: dict | None = None) -> Exchange:
@@ -190,6 +190,30 @@ def test_max_event_gap_uses_arrival_times() -> None:
     assert checks(stream(START, PING, STOP, times=[0.0, 1.0, 1.9]), {"max_event_gap": 1.0}) == []
     [finding] = check_expectations(stream(START, PING, STOP, times=[0.0, 3.5, 3.6]), {"max_event_gap": 2}, "c")
     assert finding.check == "expect.max_event_gap" and "3.5 s" in finding.message
+
+
+def severities(ex: Exchange, expect: dict) -> dict[str, Severity]:
+    return {f.check: f.severity for f in check_expectations(ex, expect, "clause")}
+
+
+def test_what_the_docs_allow_but_do_not_promise_is_a_warning() -> None:
+    """Pings, their cadence and retry-after: expected and missing, they warn; other expectations fail."""
+    assert severities(stream(START, STOP), {"min_events": {"ping": 1}}) == {"expect.min_events": Severity.WARNING}
+    assert severities(stream(START, STOP), {"event_types_include": ["ping"]}) == {
+        "expect.event_types_include": Severity.WARNING
+    }
+    quiet = stream(START, STOP, times=[0.0, 3.0])
+    assert severities(quiet, {"max_event_gap": 1}) == {"expect.max_event_gap": Severity.WARNING}
+    limited = exchange(429, {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}})
+    assert severities(limited, {"status": 429, "headers": {"retry-after": True}}) == {
+        "expect.headers": Severity.WARNING
+    }
+    assert severities(exchange(body=message()), {"headers": {"request-id": True}}) == {
+        "expect.headers": Severity.FAILURE
+    }
+    assert severities(stream(START, STOP), {"min_events": {"content_block_delta": 1}}) == {
+        "expect.min_events": Severity.FAILURE
+    }
 
 
 def test_stream_expectations_fail_on_a_json_answer() -> None:

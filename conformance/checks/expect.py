@@ -4,6 +4,8 @@ event types and counts, the longest quiet stretch).
 
 Unlike the other checks, which judge every exchange against the contract, this one compares an
 exchange with the `expect:` mapping of the case step that produced it (docs/cases.md lists the keys).
+An unmet expectation is a failure, except where it asks for what the docs allow but do not promise
+(pings, their cadence, `retry-after`): then it is a warning (docs/verdicts.md).
 """
 
 from __future__ import annotations
@@ -15,13 +17,19 @@ from jsonschema.exceptions import SchemaError
 
 from conformance.accumulate import final_message
 from conformance.checks.common import longest_silence
-from conformance.model import Exchange, Finding, Response
+from conformance.model import Exchange, Finding, Response, Severity
 from conformance.sse import parse_json_payload
 
 # input_tokens_near_step: how far two counts of the same content may differ (count_tokens is an
 # estimate; the API may add a few tokens of its own): a quarter of the earlier count, at least 5.
 NEAR_RELATIVE = 0.25
 NEAR_ABSOLUTE = 5
+
+# Headers and event types the docs allow but do not promise: a 429 "may" carry retry-after, and
+# "Event streams may also include any number of ping events". Expected and missing, they are warnings,
+# as is a quiet stretch longer than `max_event_gap` (the cadence of pings).
+RECOMMENDED_HEADERS = frozenset({"retry-after"})
+RECOMMENDED_EVENTS = frozenset({"ping"})
 
 
 def check_expectations(
@@ -33,8 +41,8 @@ def check_expectations(
         return []
     findings: list[Finding] = []
 
-    def fail(key: str, message: str) -> None:
-        findings.append(Finding(check=f"expect.{key}", message=message, spec_ref=spec_ref))
+    def fail(key: str, message: str, severity: Severity = Severity.FAILURE) -> None:
+        findings.append(Finding(check=f"expect.{key}", message=message, spec_ref=spec_ref, severity=severity))
 
     wrong_status = status_problem(expect.get("status", 200), response.status, _error_message(response.json))
     if wrong_status:
@@ -50,9 +58,14 @@ def check_expectations(
     for name, wanted in (expect.get("headers") or {}).items():
         actual = response.headers.get(name.lower())
         if actual is None or (wanted is not True and actual != str(wanted)):
-            fail("headers", f"expected header {name}: {'(present)' if wanted is True else wanted}, got {actual!r}")
-    for key, problem in _stream_problems(expect, response):
-        fail(key, problem)
+            severity = Severity.WARNING if name.lower() in RECOMMENDED_HEADERS else Severity.FAILURE
+            fail(
+                "headers",
+                f"expected header {name}: {'(present)' if wanted is True else wanted}, got {actual!r}",
+                severity,
+            )
+    for key, problem, severity in _stream_problems(expect, response):
+        fail(key, problem, severity)
     message = final_message(response)
     if message is not None:
         for key, problem in _message_problems(expect, message):
@@ -211,15 +224,15 @@ def _same_content_problem(step: int, message: dict[str, Any] | None, history: li
     return None
 
 
-def _stream_problems(expect: dict[str, Any], response: Response) -> list[tuple[str, str]]:
-    """Expectations about the events of a stream (all fail when the answer is not a stream)."""
+def _stream_problems(expect: dict[str, Any], response: Response) -> list[tuple[str, str, Severity]]:
+    """Expectations about the events of a stream, each with its severity (all fail when the answer is not a stream)."""
     keys = [key for key in ("stream_error", "event_types_include", "min_events", "max_event_gap") if key in expect]
     if not keys:
         return []
     events = response.events
     if events is None:
-        return [(key, "expected an SSE stream, got a JSON body") for key in keys]
-    problems: list[tuple[str, str]] = []
+        return [(key, "expected an SSE stream, got a JSON body", Severity.FAILURE) for key in keys]
+    problems: list[tuple[str, str, Severity]] = []
     kinds = [event.type or event.event for event in events]
     if "stream_error" in expect:
         last = events[-1].json if events else None
@@ -228,7 +241,11 @@ def _stream_problems(expect: dict[str, Any], response: Response) -> list[tuple[s
         if actual != expect["stream_error"]:
             shown = f"an error event of type {actual!r}" if error is not None else f"last event {kinds[-1:]}"
             problems.append(
-                ("stream_error", f"expected the stream to end with a {expect['stream_error']} error event, got {shown}")
+                (
+                    "stream_error",
+                    f"expected the stream to end with a {expect['stream_error']} error event, got {shown}",
+                    Severity.FAILURE,
+                )
             )
     missing = [kind for kind in expect.get("event_types_include") or [] if kind not in kinds]
     if missing:
@@ -236,11 +253,14 @@ def _stream_problems(expect: dict[str, Any], response: Response) -> list[tuple[s
             (
                 "event_types_include",
                 f"expected events of type {missing} in the stream, got {sorted(set(kinds), key=str)}",
+                Severity.WARNING if set(missing) <= RECOMMENDED_EVENTS else Severity.FAILURE,
             )
         )
     for kind, minimum in (expect.get("min_events") or {}).items():
         if kinds.count(kind) < minimum:
-            problems.append(("min_events", f"expected at least {minimum} {kind} event(s), got {kinds.count(kind)}"))
+            severity = Severity.WARNING if kind in RECOMMENDED_EVENTS else Severity.FAILURE
+            message = f"expected at least {minimum} {kind} event(s), got {kinds.count(kind)}"
+            problems.append(("min_events", message, severity))
     if "max_event_gap" in expect and len(events) > 1:
         gap, where = longest_silence(events)
         if gap > expect["max_event_gap"]:
@@ -249,6 +269,7 @@ def _stream_problems(expect: dict[str, Any], response: Response) -> list[tuple[s
                     "max_event_gap",
                     f"{gap:.1f} s passed without an event before event {where}; at most "
                     f"{expect['max_event_gap']} s were expected (a ping keeps a quiet stream alive)",
+                    Severity.WARNING,
                 )
             )
     return problems

@@ -29,6 +29,7 @@ from conformance.checks.common import (
     succeeded,
     unjudged_body,
 )
+from conformance.checks.nullable import weigh
 from conformance.checks.validation import problems
 from conformance.model import Exchange, Finding, Severity
 
@@ -44,10 +45,11 @@ def _body_findings(name: str, schema_name: str, exchange: Exchange) -> list[Find
                 spec_ref=contract.schema_clause(schema_name),
             )
         ]
-    return [
-        Finding(check=name, message=problem.at("body"), spec_ref=problem.clause)
-        for problem in problems(schema_name, res.json)
-    ]
+    findings = []
+    for problem in problems(schema_name, res.json):
+        message, severity = weigh(schema_name, res.json, problem, "body")
+        findings.append(Finding(check=name, message=message, spec_ref=problem.clause, severity=severity))
+    return findings
 
 
 @check("schema.message")
@@ -94,11 +96,13 @@ def stream_event_payloads(exchange: Exchange) -> list[Finding]:
     collector = Collector("schema.stream-event")
     for index, (event, found) in enumerate(zip(events, stream_problems(events), strict=True)):
         for problem in found:
+            message, severity = weigh("StreamEvent", event.json, problem, "data")
             collector.add(
-                f"{describe(index, event)}: {problem.at('data')}",
+                f"{describe(index, event)}: {message}",
                 problem.clause,
                 key=(event.type, problem.path, problem.message),
                 where=f"event {index}",
+                severity=severity,
             )
     return collector.findings()
 

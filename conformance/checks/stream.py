@@ -385,7 +385,9 @@ def keepalive(exchange: Exchange) -> list[Finding]:
 
     A gateway that drops the upstream's ping events, or buffers a slow answer, leaves the
     connection silent until an intermediary or the client's stall watchdog gives up. Only events
-    are timed: SSE comment lines, which also keep a connection alive, are not recorded.
+    are timed: SSE comment lines, which also keep a connection alive, are not recorded. A warning,
+    not a failure: the docs allow pings ("Event streams may also include any number of ping
+    events") but do not promise them.
     """
     events = stream_events(exchange) or []
     gap, position = longest_silence(events)
@@ -397,6 +399,7 @@ def keepalive(exchange: Exchange) -> list[Finding]:
             message=f"{gap:.1f} s passed without any event before {describe(position, events[position])}; a stream "
             f"must not stay quiet longer than {MAX_QUIET_SECONDS:g} s (send ping events while the model works)",
             spec_ref="stream.ping",
+            severity=Severity.WARNING,
         )
     ]
 
