@@ -7,7 +7,22 @@ reports plus a cassette (session.py). `conformance cases from-capture` turns the
 into replayable cases (capture_cases.py). docs/proxy.md has the usage.
 """
 
-from conformance.proxy.server import ProxyServer
-from conformance.proxy.session import ProxySession
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["ProxyServer", "ProxySession"]
+
+
+def __getattr__(name: str) -> Any:
+    """ProxyServer and ProxySession, imported when first asked for: the command line imports this
+    package to declare `conformance proxy`, which must not cost a server's imports."""
+    if name == "ProxyServer":
+        from conformance.proxy.server import ProxyServer
+
+        return ProxyServer
+    if name == "ProxySession":
+        from conformance.proxy.session import ProxySession
+
+        return ProxySession
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,9 +14,7 @@ from urllib.parse import urlsplit
 
 from conformance.cases import TIERS
 from conformance.model import Outcome
-from conformance.proxy.relay import PROXY_MAX_SILENCE
-from conformance.proxy.server import DEFAULT_HEADER_TIMEOUT
-from conformance.proxy.session import DEFAULT_MAX_EXCHANGES, RESULTS_FILE
+from conformance.proxy.defaults import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_EXCHANGES, PROXY_MAX_SILENCE, RESULTS_FILE
 
 DEFAULT_LISTEN = "127.0.0.1:8788"
 DEFAULT_OUT = Path("reports/proxy")

@@ -18,11 +18,10 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
+from conformance.proxy.defaults import PROXY_MAX_SILENCE
 from conformance.proxy.recording import Capture
 
 # RFC 9110 section 7.6.1, plus the non-standard ones still seen in the wild. `host` is the relay's own.
-# How long the proxy waits between two bytes of the upstream: as long as Claude Code itself waits.
-PROXY_MAX_SILENCE = 600.0
 HOP_BY_HOP = frozenset(
     {
         b"connection",

@@ -10,6 +10,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from conformance.model import RunReport
+from conformance.proxy.defaults import DEFAULT_HEADER_TIMEOUT
 from conformance.proxy.relay import Relay
 from conformance.proxy.session import ProxySession
 from conformance.reference.server import LOOPBACK, ReferenceServer
@@ -26,11 +27,6 @@ UVICORN_OPTIONS = {
     "log_level": "critical",
     "access_log": False,
 }
-
-
-# The longest a client may take to send a request's headers, from connecting (or the end of the
-# previous answer on a kept-alive connection) to the blank line that ends them.
-DEFAULT_HEADER_TIMEOUT = 30.0
 
 
 def header_guarded(timeout: float) -> type[H11Protocol]:

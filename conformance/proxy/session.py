@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 from conformance import __version__
 from conformance.cassette import CASSETTE_FILE, write_cassette
 from conformance.model import CaseResult, RunReport, TargetInfo
+from conformance.proxy.defaults import DEFAULT_MAX_EXCHANGES, RESULTS_FILE
 from conformance.proxy.judging import CLIENT_VISIBLE_CHECK, JUDGE_CHECK, judge_failed, judge_recorded
 from conformance.proxy.recording import Capture, raw_exchange, to_exchange
 from conformance.redact import Redactor
@@ -42,8 +43,6 @@ if TYPE_CHECKING:
     from conformance.report.console import ConsoleReporter
     from conformance.specs.profiles import ProviderProfile
 
-DEFAULT_MAX_EXCHANGES = 2000
-RESULTS_FILE = "results.jsonl"
 # Bytes of captures waiting for the judge; past this the judge has fallen behind and an exchange
 # is relayed and counted, not judged.
 MAX_PENDING_BYTES = 256 * 1024 * 1024
