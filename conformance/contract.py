@@ -13,12 +13,12 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+if TYPE_CHECKING:  # imported where first used: a command that validates nothing does not pay for them
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry
 
 CONTRACT_URI = "urn:conformance:anthropic:openapi"
 _SCHEMA_PREFIX = "#/components/schemas/"
@@ -67,6 +67,9 @@ def document() -> dict[str, Any]:
 
 @functools.cache
 def _registry() -> Registry:
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
     return Registry().with_resource(CONTRACT_URI, Resource(document(), DRAFT202012))
 
 
@@ -77,6 +80,8 @@ def schema_names() -> set[str]:
 
 @functools.cache
 def _validator(schema_name: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     if schema_name not in document()["components"]["schemas"]:
         raise KeyError(f"the contract has no schema {schema_name!r}")
     return Draft202012Validator({"$ref": f"{CONTRACT_URI}{_SCHEMA_PREFIX}{schema_name}"}, registry=_registry())

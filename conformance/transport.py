@@ -19,8 +19,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import httpx
-
 from conformance.decoding import ACCEPT_ENCODING, BodyDecoder
 from conformance.model import Exchange, Request, Response
 from conformance.redact import Redactor
@@ -123,6 +121,8 @@ class Transport:
     def __init__(self, limits: Limits | None = None, redactor: Redactor | None = None) -> None:
         self.limits = limits or Limits()
         self.redactor = redactor or Redactor()
+        import httpx  # imported where used: the command line imports this module for Limits alone
+
         timeout = httpx.Timeout(self.limits.max_silence, connect=self.limits.connect_timeout)
         self._client = httpx.AsyncClient(
             timeout=timeout,
@@ -142,6 +142,8 @@ class Transport:
 
     async def send(self, request: Request, step: int = 0) -> Exchange:
         """Send one request; always return an Exchange (never raise for the endpoint's sake)."""
+        import httpx
+
         if request.raw_body is not None:
             content = request.raw_body.encode()
         elif request.body is not None:
@@ -188,6 +190,8 @@ class Transport:
 
 def describe_failure(exc: BaseException, reading: bool) -> str:
     """What went wrong on the wire, in one sentence; `reading`: the response head had arrived."""
+    import httpx
+
     when = "while reading the body" if reading else "before the response"
     text = str(exc)
     if isinstance(exc, (httpx.LocalProtocolError, httpx.UnsupportedProtocol)):
