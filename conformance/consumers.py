@@ -172,6 +172,7 @@ def _strings(path: Path, raw: dict[str, Any], key: str) -> tuple[str, ...]:
 
 
 READY, NOT_READY, INCOMPLETE, NOT_RUN = "ready", "not ready", "incomplete", "not run"
+READY_WITH_WARNINGS = "ready with warnings"
 
 
 def readiness(outcomes: Iterable[Outcome], not_run: int = 0) -> str:
@@ -179,11 +180,14 @@ def readiness(outcomes: Iterable[Outcome], not_run: int = 0) -> str:
 
     `not ready` when a case failed or errored; `incomplete` when nothing failed but some of the
     profile's cases were skipped or not run; `not run` when none were run; otherwise `ready`
-    (deviations and clean refusals of optional features included: they are documented or clean).
+    (deviations and clean refusals of optional features included: they are documented or clean),
+    `ready with warnings` when some case warned (within the contract, but the client may feel it).
     """
     outcomes = list(outcomes)
     if any(outcome in (Outcome.FAILED, Outcome.ERROR) for outcome in outcomes):
         return NOT_READY
     if not outcomes:
         return NOT_RUN
-    return INCOMPLETE if not_run or Outcome.SKIPPED in outcomes else READY
+    if not_run or Outcome.SKIPPED in outcomes:
+        return INCOMPLETE
+    return READY_WITH_WARNINGS if Outcome.WARNING in outcomes else READY

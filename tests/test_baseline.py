@@ -35,6 +35,7 @@ def test_fail_on_is_a_threshold() -> None:
     assert failing_outcomes("failed") == {Outcome.FAILED, Outcome.ERROR}
     assert failing_outcomes("deviation") == {Outcome.DEVIATION, Outcome.FAILED, Outcome.ERROR}
     assert failing_outcomes("unsupported") == {Outcome.UNSUPPORTED, Outcome.DEVIATION, Outcome.FAILED, Outcome.ERROR}
+    assert failing_outcomes("warning") == failing_outcomes("unsupported") | {Outcome.WARNING}
     with pytest.raises(ValueError):
         failing_outcomes("passed")
 
@@ -60,6 +61,23 @@ def test_a_baseline_records_every_non_passing_case_with_its_reason(tmp_path: Pat
     }
     assert loaded.target == {"base_url": "https://gw.example.test", "provider": "gw", "model": "m"}
     assert loaded.recorded_at == "2025-01-02T03:04:05+00:00"
+
+
+def test_a_baseline_records_warnings_only_for_a_gate_that_fails_on_them(tmp_path: Path) -> None:
+    run = report(result("a.warn", Outcome.WARNING, "no request-id header"), result("b.fail", Outcome.FAILED, "bad"))
+    assert set(Baseline.from_results(run).expectations) == {"b.fail"}
+    strict = write_baseline(Baseline.from_results(run, fail_on="warning"), tmp_path / "baseline.yaml")
+    assert load_baseline(strict).expectations["a.warn"] == Expectation(Outcome.WARNING, "no request-id header")
+
+
+def test_a_warning_fails_the_gate_only_with_fail_on_warning() -> None:
+    results = [result("a.warn", Outcome.WARNING), result("b.unsup", Outcome.UNSUPPORTED)]
+    assert gate(results).ok and gate(results, fail_on="unsupported").regressions[0].id == "b.unsup"
+    assert [c.id for c in gate(results, fail_on="warning").regressions] == ["a.warn", "b.unsup"]
+    # A case the baseline expects to fail that now only warns got better; a baselined warning is known.
+    baseline = Baseline({"a.warn": Expectation(Outcome.FAILED), "b.unsup": Expectation(Outcome.UNSUPPORTED)})
+    assert [c.id for c in gate(results, baseline, "warning").fixed] == ["a.warn"]
+    assert gate([result("a.warn", Outcome.WARNING)], Baseline({"a.warn": Expectation(Outcome.WARNING)}), "warning").ok
 
 
 def test_the_gate_fails_only_on_what_got_worse() -> None:

@@ -109,7 +109,7 @@ def test_matrix_json(reports: list[tuple[str, RunReport]], tmp_path: Path) -> No
     assert data["targets"][1]["summary"]["failed"] == 1 and data["targets"][1]["date"] == "2025-03-04"
     tools = next(row for row in data["rows"] if row["name"] == "tools")
     assert tools["cells"][1] == {
-        "counts": {"error": 1, "failed": 0, "deviation": 0, "unsupported": 0, "skipped": 0, "passed": 0},
+        "counts": {"error": 1, "failed": 0, "deviation": 0, "unsupported": 0, "warning": 0, "skipped": 0, "passed": 0},
         "worst": "error",
         "cases": {"tools.choice-any": "error"},
     }

@@ -331,7 +331,15 @@ def test_html_summary_and_evidence(written: tuple[RunReport, dict[str, Path]]) -
     _, paths = written
     html = paths["html"].read_text(encoding="utf-8")
     counts = dict(re.findall(r'data-summary="(\w+)">\s*<div class="n">(\d+)</div>', html))
-    assert counts == {"passed": "1", "failed": "2", "deviation": "1", "unsupported": "1", "skipped": "1", "error": "1"}
+    assert counts == {
+        "passed": "1",
+        "warning": "0",
+        "failed": "2",
+        "deviation": "1",
+        "unsupported": "1",
+        "skipped": "1",
+        "error": "1",
+    }
     assert "of 8 planned" in html and "of at most 256 planned" in html
     assert "claude-test" in html and "examplegw" in html and "2025-01-02 03:04:05 UTC" in html
     assert "message_start" in html and "content_block_delta" in html  # SSE events

@@ -25,6 +25,7 @@ from conformance.report.junit import finding_line
 
 STYLES: dict[Outcome, str] = {
     Outcome.PASSED: "green",
+    Outcome.WARNING: "yellow",
     Outcome.FAILED: "bold red",
     Outcome.DEVIATION: "dark_orange",
     Outcome.UNSUPPORTED: "light_slate_grey",
@@ -32,6 +33,8 @@ STYLES: dict[Outcome, str] = {
     Outcome.ERROR: "bold magenta",
 }
 _GATED = (Outcome.FAILED, Outcome.ERROR)
+# Cases whose progress line is followed by why: the gated ones, and warnings (they pass the gate).
+_EXPLAINED = (*_GATED, Outcome.WARNING)
 _LABEL_WIDTH = max(len(outcome.value) for outcome in Outcome)
 _INDENT = "      "
 # C0 (but newline), DEL and C1 controls: ESC alone would let an endpoint drive the terminal.
@@ -136,7 +139,7 @@ class ConsoleReporter:
             details += [finding_line(finding) for finding in result.findings]
             details += [f"transport error: {e.error}" for e in result.exchanges if e.error]
             self._print_details(details)
-        elif result.outcome in _GATED:
+        elif result.outcome in _EXPLAINED:
             self._print_details([headline(result) or result.outcome.value])
 
     def finish(self, report: RunReport, paths: dict[str, Path]) -> None:

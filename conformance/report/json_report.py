@@ -91,7 +91,8 @@ def headline(result: CaseResult) -> str:
     """The one line that says why a case is not a plain pass; "" for a pass.
 
     Every report shows the same line: the first failing finding for failed and deviation cases,
-    the transport error for error cases, the reason for skipped and unsupported ones.
+    the transport error for error cases, the reason for skipped, unsupported and warning ones (a
+    warning's reason is its first warning).
     """
     if result.outcome is Outcome.PASSED:
         return ""

@@ -1,8 +1,8 @@
 """junit.xml for CI test reporters (GitLab, Jenkins, GitHub Actions JUnit reporters).
 
 Only `failed` and `error` fail the CI gate, so only they become <failure> and <error>. `skipped`
-becomes <skipped>. `deviation` and `unsupported` pass, but say what they are in <system-out>,
-as do notes (findings of severity note) on any case.
+becomes <skipped>. `warning`, `deviation` and `unsupported` pass, but say what they are (and
+why) in <system-out>, as do notes (findings of severity note) on any case.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ def _one_line(text: str) -> str:
 
 
 def finding_line(finding: Finding) -> str:
-    """One finding as a line of plain text: `[note] check: message [spec_ref] (deviation: ...)`."""
+    """One finding as a line of plain text: `[note: |warning: ]check: message [spec_ref] (deviation: ...)`."""
     line = f"{finding.check}: {finding.message}"
-    if finding.severity is Severity.NOTE:
-        line = f"note: {line}"
+    if finding.severity is not Severity.FAILURE:
+        line = f"{finding.severity.value}: {line}"
     if finding.spec_ref:
         line += f" [{finding.spec_ref}]"
     if finding.deviation:

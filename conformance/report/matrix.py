@@ -36,11 +36,13 @@ SEVERITY_ORDER = (
     Outcome.FAILED,
     Outcome.DEVIATION,
     Outcome.UNSUPPORTED,
+    Outcome.WARNING,
     Outcome.SKIPPED,
     Outcome.PASSED,
 )
 SYMBOLS = {
     Outcome.PASSED: "✅",
+    Outcome.WARNING: "🟡",
     Outcome.FAILED: "❌",
     Outcome.DEVIATION: "🟠",
     Outcome.UNSUPPORTED: "⚪",
