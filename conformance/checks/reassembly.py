@@ -30,13 +30,10 @@ NAME = "reassembly"
 @check(NAME)
 def reassembly(exchange: Exchange) -> list[Finding]:
     """The rebuilt message validates, has a stop_reason, and its tool inputs are whole JSON objects."""
-    streamed = stream_events(exchange) or []
-    events = [
-        (event, found)
-        for event, found in zip(streamed, stream_problems(streamed), strict=True)
-        if not is_done_sentinel(event)
-    ]
-    if not events or any(found or not isinstance(event.json, dict) for event, found in events):
+    events = stream_events(exchange) or []
+    if not any(isinstance(event.json, dict) for event in events) or any(stream_problems(events)):
+        return []
+    if any(not isinstance(event.json, dict) and not is_done_sentinel(event) for event in events):
         return []
     final = complete_message(exchange)
     if final is None:

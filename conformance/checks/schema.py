@@ -124,13 +124,19 @@ def unknown_types(exchange: Exchange) -> list[Finding]:
         for position, block in enumerate(content if isinstance(content, list) else []):
             _note_block(collector, block, lambda position=position: f"content[{position}]")
         return collector.findings()
+    # Deltas of these types carry nothing more to look at (a citations_delta carries a citation).
+    plain_deltas = contract.discriminated_types("ContentBlockDelta") - {"citations_delta"}
     for index, event in enumerate(events):
         payload, kind = event.json, event.type
         if kind == "content_block_start" and isinstance(payload.get("content_block"), dict):
             where = functools.partial(describe, index, event)
             _note_block(collector, payload["content_block"], lambda where=where: f"{where()}: content_block")
-        elif kind == "content_block_delta" and isinstance(payload.get("delta"), dict):
-            _note_delta(collector, payload["delta"], functools.partial(describe, index, event))
+        elif (
+            kind == "content_block_delta"
+            and isinstance(delta := payload.get("delta"), dict)
+            and delta.get("type") not in plain_deltas
+        ):
+            _note_delta(collector, delta, functools.partial(describe, index, event))
     return collector.findings()
 
 
