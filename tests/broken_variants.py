@@ -729,6 +729,57 @@ class PingInsideEvent(Broken):
             yield frame
 
 
+# --------------------------------------------------------------------------- K. allowed, not what the API does
+# Behaviour the docs allow but do not promise: a target doing it gets warnings, not failures
+# (docs/verdicts.md), except in the cases written for what the docs do promise.
+
+
+def _without_null_stop_sequence(holder: Any) -> None:
+    if isinstance(holder, dict) and "stop_sequence" in holder and holder["stop_sequence"] is None:
+        del holder["stop_sequence"]
+
+
+def _null_stop_sequence_dropped(event: dict[str, Any]) -> list[dict[str, Any]] | None:
+    if event.get("type") not in ("message_start", "message_delta"):
+        return None
+    _without_null_stop_sequence(event.get("message") if event["type"] == "message_start" else event.get("delta"))
+    return [event]
+
+
+class NullStopSequenceDropped(per_event(_null_stop_sequence_dropped)):
+    """`stop_sequence: null` left out, in a Message and in message_start and message_delta (as Go omitempty does)."""
+
+    def json(self, path, status, body):
+        _without_null_stop_sequence(body)
+        return status, body
+
+
+class HeadersDropped:
+    """An ASGI middleware that drops response headers by name (lower case), as some proxies do."""
+
+    def __init__(self, app: ASGIApp, names: frozenset[str]) -> None:
+        self.app, self.names = app, names
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def without(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", []) if k.decode("latin-1").lower() not in self.names]
+                message = {**message, "headers": kept}
+            await send(message)
+
+        await self.app(scope, receive, without)
+
+
+def lax_target() -> ASGIApp:
+    """Everything the docs allow at once: no pings, no request-id, no retry-after, null stop_sequence left out."""
+
+    class Lax(NullStopSequenceDropped):
+        def frames(self, path, frames):
+            return DropPings.frames(self, path, super().frames(path, frames))
+
+    return HeadersDropped(Lax(), frozenset({"request-id", "retry-after"}))
+
+
 # --------------------------------------------------------------------------- what must catch each
 
 
@@ -736,7 +787,8 @@ class PingInsideEvent(Broken):
 class Catch:
     """A variant for a bug pattern, the cases to run against it, and how each must end.
 
-    Every case must end with `outcome`; when it fails, one of `checks` must be among its failure findings.
+    Every case must end with `outcome`; when it fails (or warns), one of `checks` must be among its failure
+    (or warning) findings.
     """
 
     pattern: int
@@ -805,6 +857,13 @@ VARIANTS: tuple[Catch, ...] = (
     Catch(43, InputExamplesRejected, ("tools.input-examples",), ("expect.status",)),
     Catch(44, EmptyMessagesAccepted, ("errors.empty-messages",), ("expect.status",)),
     Catch(44, ServerErrorOnUnsupportedImage, ("errors.image-unsupported-media-type",), ("expect.status",)),
-    Catch(45, DropPings, ("streaming.keepalive",), ("expect.max_event_gap",)),
+    Catch(
+        45,
+        DropPings,
+        ("streaming.keepalive", "streaming.pings"),
+        ("expect.max_event_gap", "expect.min_events"),
+        outcome=Outcome.WARNING,
+        note="streams may include pings, the docs do not promise them: a stream without any is a warning",
+    ),
     Catch(45, PingInsideEvent, ("streaming.text",), ("stream.grammar",)),
 )

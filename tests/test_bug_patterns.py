@@ -89,6 +89,9 @@ def test_each_broken_variant_is_caught(catch: Catch) -> None:
         assert result.outcome is catch.outcome, f"{result.id}: {result.outcome.value} ({result.reason}); {failures}"
         if catch.outcome is Outcome.FAILED:
             assert failures & set(catch.checks), f"{result.id}: caught by {sorted(failures)}, not by {catch.checks}"
+        if catch.outcome is Outcome.WARNING:
+            warnings = {f.check for f in result.findings if f.severity is Severity.WARNING}
+            assert warnings & set(catch.checks), f"{result.id}: warned by {sorted(warnings)}, not by {catch.checks}"
 
 
 def test_the_reference_itself_passes_the_cases_the_variants_use() -> None:
