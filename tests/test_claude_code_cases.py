@@ -80,15 +80,19 @@ def test_each_profile_selects_its_set() -> None:
     assert get_profile("claude-code-2.1.197").select(OLDER) == OLDER
 
 
-def test_the_system_role_needs_no_beta() -> None:
-    """2.1.337's first request, sent without any anthropic-beta, is accepted (GA system role)."""
+def test_the_system_role_needs_no_beta_but_its_per_turn_controls_do() -> None:
+    """2.1.337's first request without any anthropic-beta: its system message's output_config is
+    refused, and once dropped (as Claude Code's retry drops it) the GA system role is accepted."""
     first_turn = next(case for case in CASES if case.id == "clients.claude-code.first-turn").steps[0].request
     headers = {k: v for k, v in first_turn.headers.items() if k != "anthropic-beta"}
     headers.update({"x-api-key": KEY, "content-type": "application/json"})
     body = {**first_turn.body, "model": "claude-opus-4-8", "stream": False}
-    body["messages"] = [{**m, "content": "x" * 50} if isinstance(m["content"], dict) else m for m in body["messages"]]
     with ReferenceServer(api_key=KEY) as server:
-        answer = httpx.post(server.base_url + first_turn.endpoint, json=body, headers=headers, timeout=30)
+        url = server.base_url + first_turn.endpoint
+        refused = httpx.post(url, json=body, headers=headers, timeout=30)
+        body["messages"] = [{k: v for k, v in m.items() if k != "output_config"} for m in body["messages"]]
+        answer = httpx.post(url, json=body, headers=headers, timeout=30)
+    assert refused.status_code == 400 and "messages.1.output_config" in refused.json()["error"]["message"]
     assert answer.status_code == 200, answer.text[:300]
 
 

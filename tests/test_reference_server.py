@@ -414,14 +414,9 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "messages.0.clear_at",
     ),
     (
-        "system message format",
-        body(messages=[user("Hi"), {"role": "system", "content": "x", "output_config": {"format": None}}]),
-        "messages.1.output_config.format",
-    ),
-    (
-        "system message effort",
-        body(messages=[user("Hi"), {"role": "system", "content": "x", "output_config": {"effort": "huge"}}]),
-        "messages.1.output_config.effort",
+        "system message output_config without its beta",
+        body(messages=[user("Hi"), {"role": "system", "content": "x", "output_config": {}}]),
+        "messages.1.output_config: Extra inputs",
     ),
     ("speed", body(speed="turbo"), "speed: Input should be"),
     ("diagnostics", body(diagnostics={"previous_message_id": 5}), "diagnostics.previous_message_id"),
@@ -746,21 +741,32 @@ def test_system_role_is_accepted_without_a_beta(client: httpx.Client) -> None:
     assert_error(response, 400, "invalid_request_error", "messages.2.content.0: Input tag 'image'")
 
 
-def test_system_message_per_turn_controls_and_tool_changes(client: httpx.Client) -> None:
+def test_system_message_per_turn_controls_and_tool_changes_need_their_betas(client: httpx.Client) -> None:
     text = {"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}
     added = {"type": "tool_addition", "tool": {"type": "tool_reference", "tool_name": "Read"}}
     system = {"role": "system", "content": [text, added], "output_config": {"effort": "medium"}, "clear_at": "never"}
-    assert create(client, body(messages=[user("Hi"), system]))["content"]
+    betas = {"anthropic-beta": "per-turn-control-2026-07-01,mid-conversation-tool-changes-2026-07-01"}
+    assert create(client, body(messages=[user("Hi"), system]), headers=betas)["content"]
+    counted = client.post(
+        "/v1/messages/count_tokens", json={"model": "claude-x", "messages": [user("Hi"), system]}, headers=betas
+    )
+    assert counted.status_code == 200
+    only_controls = {"anthropic-beta": "per-turn-control-2026-07-01"}
+    refused = client.post("/v1/messages", json=body(messages=[user("Hi"), system]), headers=only_controls)
+    assert_error(refused, 400, "invalid_request_error", "messages.1.content.1: Input tag 'tool_addition'")
+    refused = client.post("/v1/messages", json=body(messages=[user("Hi"), {**system, "content": [text]}]))
+    assert_error(refused, 400, "invalid_request_error", "messages.1.output_config: Extra inputs are not permitted")
     only_config = {"role": "system", "output_config": {}}
-    refused = client.post("/v1/messages", json=body(messages=[user("Hi"), only_config]))
+    refused = client.post("/v1/messages", json=body(messages=[user("Hi"), only_config]), headers=only_controls)
     assert_error(
         refused, 400, "invalid_request_error", "messages.1: a system message must have content or output_config"
     )
-    assert create(client, body(messages=[user("Hi"), {"role": "system", "output_config": {"effort": "low"}}]))[
-        "content"
-    ]
-    counted = client.post("/v1/messages/count_tokens", json={"model": "claude-x", "messages": [user("Hi"), system]})
-    assert counted.status_code == 200
+    effort = {"role": "system", "output_config": {"effort": "low"}}
+    assert create(client, body(messages=[user("Hi"), effort]), headers=only_controls)["content"]
+    for config, field in (({"format": None}, "format"), ({"effort": "huge"}, "effort")):
+        message = {"role": "system", "content": "x", "output_config": config}
+        refused = client.post("/v1/messages", json=body(messages=[user("Hi"), message]), headers=only_controls)
+        assert_error(refused, 400, "invalid_request_error", f"messages.1.output_config.{field}")
 
 
 def test_current_ga_request_fields_are_accepted(client: httpx.Client) -> None:

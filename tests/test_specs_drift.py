@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conformance.specs import cli
-from conformance.specs.documents import SpecError
+from conformance.specs.documents import SpecError, parse
 from conformance.specs.drift import (
     DEFAULT_SDK_VERSION,
     Allowance,
@@ -164,6 +164,7 @@ def test_the_contract_follows_the_pinned_sdk_without_unexplained_drift() -> None
     result = judge(sdk["version"], differences(sdk), load_allowances(allow_path()))
     assert [str(d) for d in result.unexplained] == []
     assert result.unused == [], "allow-list entries that no longer match anything"
+    assert parse(allow_path().read_text())["sdk_version"] == DEFAULT_SDK_VERSION
 
 
 def test_against_1_17_0_the_ga_system_role_did_not_exist() -> None:

@@ -98,11 +98,12 @@ class ContentValidator:
         for index, block in enumerate(f.array(content, location)):
             f.tagged(block, f.at(location, index), {"text": self._text})
 
-    def system_message_content(self, content: Any, location: str) -> None:
-        """A system message's content: a string, or text, tool_addition and tool_removal blocks."""
+    def system_message_content(self, content: Any, location: str, tool_changes: bool) -> None:
+        """A system message's content: a string or text blocks, and with `tool_changes` (its beta)
+        tool_addition and tool_removal blocks."""
         if isinstance(content, str):
             return
-        changes = {"tool_addition": _tool_change, "tool_removal": _tool_change}
+        changes = {"tool_addition": _tool_change, "tool_removal": _tool_change} if tool_changes else {}
         for index, block in enumerate(f.array(content, location)):
             f.tagged(block, f.at(location, index), {"text": self._text, **changes})
 

@@ -20,6 +20,10 @@ from conformance.reference.conversation import check_conversation
 
 SUPPORTED_VERSIONS = ("2023-06-01", "2023-01-01", VERSION_WITHOUT_SAMPLING)
 ROLES = ("user", "assistant", "system")
+# The betas behind a system message's per-turn controls and its tool addition/removal blocks: the
+# GA SystemMessageParam has neither (Claude Code sends each with its beta, and drops both on retry).
+PER_TURN_CONTROL_BETA = "per-turn-control"
+TOOL_CHANGES_BETA = "mid-conversation-tool-changes"
 
 SAMPLING_FIELDS = ("temperature", "top_p", "top_k")
 COMMON_OPTIONAL = (
@@ -82,6 +86,10 @@ class RequestContext:
     version: str = "2023-06-01"
     betas: tuple[str, ...] = ()
 
+    def has_beta(self, prefix: str) -> bool:
+        """True when a beta of this family (any date) was sent."""
+        return any(beta.startswith(prefix) for beta in self.betas)
+
 
 def validate_messages_request(body: dict[str, Any], context: RequestContext) -> dict[str, Any]:
     """Check a Messages body; returns it unchanged when it is valid."""
@@ -140,7 +148,7 @@ def _validate_messages(value: Any, context: RequestContext) -> None:
         f.open_obj(message, location, ("role",))
         role = f.literal(message["role"], f.at(location, "role"), ROLES)
         if role == "system":
-            _validate_system_message(message, location, validator)
+            _validate_system_message(message, location, validator, context)
             continue
         f.obj(message, location, ("role", "content"))
         content = message["content"]
@@ -151,11 +159,15 @@ def _validate_messages(value: Any, context: RequestContext) -> None:
             f.fail(location, "all messages must have non-empty content except for the optional final assistant message")
 
 
-def _validate_system_message(message: dict[str, Any], location: str, validator: ContentValidator) -> None:
-    """A `role: system` message: text (and tool addition/removal blocks) applying from that turn on,
-    with optional per-turn `output_config` ({effort}) and `clear_at`; content may be left out only
-    when output_config has a field (`{}` is accepted beside content)."""
-    f.obj(message, location, ("role",), ("content", "output_config", "clear_at"))
+def _validate_system_message(
+    message: dict[str, Any], location: str, validator: ContentValidator, context: RequestContext
+) -> None:
+    """A `role: system` message (GA): text applying from that turn on. With the per-turn-control
+    beta it may carry `output_config` ({effort}) and `clear_at`, and then leave out content when
+    output_config has a field (`{}` is accepted beside content); with the
+    mid-conversation-tool-changes beta its content may hold tool addition/removal blocks."""
+    controls = ("output_config", "clear_at") if context.has_beta(PER_TURN_CONTROL_BETA) else ()
+    f.obj(message, location, ("role",), ("content", *controls))
     if message.get("output_config") is not None:
         config = f.obj(message["output_config"], f.at(location, "output_config"), (), ("effort",))
         f.optional(config.get("effort"), f.literal, f.at(location, "output_config.effort"), choices=EFFORT_LEVELS)
@@ -164,7 +176,7 @@ def _validate_system_message(message: dict[str, Any], location: str, validator: 
     if content is not None:
         if not isinstance(content, (str, list)):
             f.fail(f.at(location, "content"), "Input should be a valid string or a list of content blocks")
-        validator.system_message_content(content, f.at(location, "content"))
+        validator.system_message_content(content, f.at(location, "content"), context.has_beta(TOOL_CHANGES_BETA))
     if not content and not message.get("output_config"):
         f.fail(location, "a system message must have content or output_config fields")
 

@@ -278,9 +278,8 @@ def compare_fields(
             if lookup(ga, path.rsplit(".", 1)[0], ga) or lookup(beta, path.rsplit(".", 1)[0], beta) or "." not in path:
                 found.append(Difference("extra", path, mine.describe()))
             continue
-        unknown = _extra_values(mine, in_ga) & _extra_values(mine, in_beta) if in_beta else _extra_values(mine, in_ga)
-        if in_ga is None:
-            unknown = _extra_values(mine, in_beta)
+        sides = [side for side in (in_ga, in_beta) if side is not None]
+        unknown = frozenset.intersection(*(_extra_values(mine, side) for side in sides))
         if unknown:
             found.append(Difference("extra", path, f"values {', '.join(sorted(unknown))} unknown to the SDK"))
     return found
