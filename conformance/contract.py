@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conformance.paths import specs_dir
+
 if TYPE_CHECKING:  # imported where first used: a command that validates nothing does not pay for them
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
@@ -42,14 +44,6 @@ class ValidationProblem:
             return f"{root}: {self.message}"
         separator = "" if self.path.startswith("[") else "."
         return f"{root}{separator}{self.path}: {self.message}"
-
-
-def specs_dir() -> Path:
-    """The specs/ directory: the repository's, or the copy packaged inside an installed wheel."""
-    repo = Path(__file__).resolve().parents[1] / "specs"
-    if repo.is_dir():
-        return repo
-    return Path(__file__).parent / "_data" / "specs"
 
 
 def contract_path() -> Path:

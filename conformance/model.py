@@ -101,7 +101,7 @@ class SSEEvent:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SSEEvent:
-        from conformance.sse import parse_json_payload
+        from conformance.bounded_json import parse_json_payload
 
         parsed, error = parse_json_payload(data["data"])
         return cls(

@@ -91,11 +91,29 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert not (tmp_path / "out").exists()
 
 
-def test_an_unreachable_endpoint_is_an_error_not_a_crash(tmp_path: Path) -> None:
+def test_an_unreachable_endpoint_is_one_line_and_exit_2(tmp_path: Path) -> None:
     out = tmp_path / "out"
     command = [sys.executable, "-m", "conformance", "run", "--base-url", "http://127.0.0.1:9", "--api-key", "k"]
     completed = subprocess.run(
         [*command, "--tier", "smoke", "--out", str(out)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr.splitlines() == [
+        "conformance: error: cannot reach http://127.0.0.1:9: connection refused or host unknown; is the target "
+        "running, and is --base-url right?"
+    ]
+    assert not out.exists()
+
+
+def test_without_preflight_an_unreachable_endpoint_errors_every_case(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "conformance", "run", "--base-url", "http://127.0.0.1:9", "--api-key", "k"]
+    completed = subprocess.run(
+        [*command, "--tier", "smoke", "--out", str(out), "--no-preflight"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert completed.returncode == 1, completed.stderr
     assert "Traceback" not in completed.stdout + completed.stderr

@@ -74,7 +74,8 @@ def test_run_against_a_broken_variant_fails_with_the_expected_findings(tmp_path:
 
 
 def test_unreachable_target_is_an_error_per_case_not_a_traceback(tmp_path: Path, capsys) -> None:
-    code = main(["run", "--base-url", "http://127.0.0.1:9", "--out", str(tmp_path), "-k", "text.*", "--timeout", "5"])
+    argv = ["run", "--base-url", "http://127.0.0.1:9", "--out", str(tmp_path), "-k", "text.*", "--timeout", "5"]
+    code = main([*argv, "--no-preflight"])
     assert code == 1
     data = report(tmp_path)
     assert data["results"] and all(result["outcome"] == "error" for result in data["results"])

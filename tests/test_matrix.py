@@ -166,12 +166,13 @@ def test_the_command_writes_all_three(reports: list[tuple[str, RunReport]], tmp_
     for index, (_, run) in enumerate(reports):
         write_reports(run, tmp_path / str(index))
         sources.append(str(tmp_path / str(index) / "report.json"))
-    argv = ["matrix", *sources, "--out", str(tmp_path / "matrix"), "--profile", "claude-code", "--label", "prod"]
+    argv = ["matrix", *sources, "--out", str(tmp_path / "matrix"), "--profile", "claude-code"]
+    argv += ["--label", "prod", "--label", "gw"]
     assert main(argv) == 0
     assert {path.name for path in (tmp_path / "matrix").iterdir()} == {"matrix.html", "matrix.md", "matrix.json"}
     data = json.loads((tmp_path / "matrix" / "matrix.json").read_text())
     assert [row["name"] for row in data["rows"] if row["kind"] == "profile"] == ["claude-code"]
-    assert [target["title"] for target in data["targets"]] == ["prod", ""]
+    assert [target["title"] for target in data["targets"]] == ["prod", "gw"]
     assert data["targets"][0]["label"].startswith("prod: anthropic · claude-test")
     assert "| Feature | **prod**<br>**anthropic**" in (tmp_path / "matrix" / "matrix.md").read_text()
     assert main(["matrix", sources[0], "--label", "a", "--label", "b", "--out", str(tmp_path / "other")]) == 2

@@ -152,7 +152,7 @@ def test_usage_errors(pytester: pytest.Pytester) -> None:
 def test_the_example_conftest_starts_the_gateway(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copy(EXAMPLE_CONFTEST, pytester.path / "conftest.py")
     # The reference server plays the gateway this repository would start.
-    monkeypatch.setenv("GATEWAY_COMMAND", f"{sys.executable} -m conformance serve --port {{port}}")
+    monkeypatch.setenv("GATEWAY_COMMAND", f"{sys.executable} -m conformance serve --port {{port}} --any-key")
     result = pytester.runpytest_subprocess("--conformance", "-m", "tier_smoke", "-q")
     result.assert_outcomes(passed=len(case_ids("smoke")))
     assert "the embedded reference server" not in result.stdout.str()

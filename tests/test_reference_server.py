@@ -6,8 +6,6 @@ import copy
 import json
 import re
 import socket
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -170,24 +168,6 @@ def test_without_a_configured_key_any_non_empty_key_is_accepted() -> None:
         del headers["x-api-key"]
         response = httpx.post(server.base_url + "/v1/messages", json=body(), headers=headers)
         assert_error(response, 401, "authentication_error")
-
-
-def test_serve_forever_prints_its_url_and_serves() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    code = f"from conformance.reference import serve_forever; serve_forever(port={port})"
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert f"http://127.0.0.1:{port}" in process.stdout.readline()
-        # The URL is printed just before uvicorn binds the port: retry until it accepts connections.
-        transport = httpx.HTTPTransport(retries=50)
-        with httpx.Client(transport=transport, headers=HEADERS) as http:
-            response = http.post(f"http://127.0.0.1:{port}/v1/messages", json=body())
-        assert response.status_code == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 # --- routes, request ids, headers -----------------------------------------------------------------

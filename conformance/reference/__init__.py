@@ -6,6 +6,6 @@ describes the prompt patterns it follows.
 """
 
 from conformance.reference.app import create_app
-from conformance.reference.server import ReferenceServer, serve_forever
+from conformance.reference.server import ReferenceServer
 
-__all__ = ["ReferenceServer", "create_app", "serve_forever"]
+__all__ = ["ReferenceServer", "create_app"]

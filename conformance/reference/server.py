@@ -1,4 +1,4 @@
-"""Running the reference server: in a background thread on a free loopback port, or in the foreground."""
+"""Running the reference server in a background thread, on a free loopback port unless told otherwise."""
 
 from __future__ import annotations
 
@@ -104,8 +104,3 @@ class ReferenceServer:
     ) -> None:
         self.stop()
 
-
-def serve_forever(host: str = LOOPBACK, port: int = 8765, api_key: str | None = None) -> None:
-    """Run the reference server in the foreground until interrupted (`conformance serve`)."""
-    print(f"Reference server listening on http://{host}:{port} (Ctrl+C to stop)", flush=True)
-    uvicorn.run(create_app(api_key), host=host, port=port, log_level="warning", access_log=False, lifespan="off")

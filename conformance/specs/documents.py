@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 import yaml
 
-from conformance.contract import specs_dir
+from conformance.paths import specs_dir
 
 
 class SpecError(ValueError):
