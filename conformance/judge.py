@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from conformance.accumulate import final_message
 from conformance.cases import Case, Step
 from conformance.checks import run_checks
+from conformance.checks.common import final_message, one_judgement
 from conformance.checks.expect import check_expectations, status_problem
 from conformance.model import CaseResult, Exchange, Finding, Outcome, Severity
 from conformance.redact import SECRET_HEADERS
@@ -175,11 +175,13 @@ def judge(
 ) -> CaseResult:
     """The whole verdict on a case: findings (deviations marked by the profile), outcome, reason, cost.
 
-    `tries` (one count per exchange) says how often each request was sent: see `decide`.
+    `tries` (one count per exchange) says how often each request was sent: see `decide`. Each stream is
+    validated and folded once, however many checks, expectations and later steps read it.
     """
-    findings = apply_profile(findings_for(case, exchanges), case, exchanges, profile)
-    outcome, reason = decide(case, findings, exchanges, tries)
-    input_tokens, output_tokens = usage_tokens(exchanges)
+    with one_judgement():
+        findings = apply_profile(findings_for(case, exchanges), case, exchanges, profile)
+        outcome, reason = decide(case, findings, exchanges, tries)
+        input_tokens, output_tokens = usage_tokens(exchanges)
     return case_result(
         case,
         outcome,

@@ -174,7 +174,10 @@ class Runner:
             if exchange.error or step_refused(step, exchange):
                 break  # later steps build on this answer, which is not what they need
         progress.doing = "the judge failed on this answer"
-        return judge(
+        # Judged on a worker thread: the event loop goes on reading the other cases' answers meanwhile,
+        # so that their arrival times (inter-event gaps, silences) are the wire's, not the judge's.
+        return await asyncio.to_thread(
+            judge,
             case,
             progress.exchanges,
             duration=time.monotonic() - started,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from conformance import accumulate as accumulating
 from conformance import contract
 from conformance.accumulate import Accumulated, accumulate
 from conformance.checks import validation
@@ -251,6 +252,14 @@ def fold(events: list[SSEEvent]) -> Accumulated:
     if memo.fold is None:
         memo.fold = accumulate(events)
     return memo.fold
+
+
+def final_message(response: Response | None) -> dict[str, Any] | None:
+    """The Message a response carried (`conformance.accumulate.final_message`), a stream folded once
+    within `one_judgement()`."""
+    if response is not None and response.events is not None and 200 <= response.status < 300:
+        return fold(response.events).message
+    return accumulating.final_message(response)
 
 
 def complete_message(exchange: Exchange) -> FinalMessage | None:

@@ -15,8 +15,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from conformance.accumulate import final_message
-from conformance.checks.common import longest_silence
+from conformance.checks.common import final_message, longest_silence
 from conformance.model import Exchange, Finding, Response, Severity
 from conformance.sse import parse_json_payload
 

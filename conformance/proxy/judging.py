@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from conformance.cases import Case
 from conformance.checks import endpoint, run_checks
+from conformance.checks.common import one_judgement
 from conformance.judge import apply_profile, case_result, decide, usage_tokens
 from conformance.model import CaseResult, Exchange, Finding, Outcome, Severity
 from conformance.proxy.recording import Recorded
@@ -65,18 +66,19 @@ def judge_recorded(number: int, recorded: Recorded, profile: ProviderProfile | N
         return case_result(case, Outcome.ERROR, exchange.error, findings=[seen, upstream, *notes], exchanges=[exchange])
     if kind is None:
         return case_result(case, Outcome.SKIPPED, NOT_JUDGED, findings=notes, exchanges=[exchange], duration=duration)
-    if recorded.undecodable:
-        findings = run_checks(exchange, HEADER_CHECKS)
-        undecodable = f"{recorded.undecodable}: only its headers were judged"
-        notes.append(Finding(RECORDING_CHECK, undecodable, severity=Severity.NOTE))
-    else:
-        findings = run_checks(exchange)
-    findings = apply_profile(findings, case, [exchange], profile) + notes
-    seen = client_visible(recorded, findings)
-    if seen is not None:
-        findings.insert(0, Finding(CLIENT_VISIBLE_CHECK, seen))
-    outcome, reason = decide(case, findings, [exchange])
-    input_tokens, output_tokens = usage_tokens([exchange])
+    with one_judgement():  # the stream is folded once, for the checks and the token count alike
+        if recorded.undecodable:
+            findings = run_checks(exchange, HEADER_CHECKS)
+            undecodable = f"{recorded.undecodable}: only its headers were judged"
+            notes.append(Finding(RECORDING_CHECK, undecodable, severity=Severity.NOTE))
+        else:
+            findings = run_checks(exchange)
+        findings = apply_profile(findings, case, [exchange], profile) + notes
+        seen = client_visible(recorded, findings)
+        if seen is not None:
+            findings.insert(0, Finding(CLIENT_VISIBLE_CHECK, seen))
+        outcome, reason = decide(case, findings, [exchange])
+        input_tokens, output_tokens = usage_tokens([exchange])
     return case_result(
         case,
         outcome,
