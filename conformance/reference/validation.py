@@ -211,7 +211,12 @@ def _validate_generation(body: dict[str, Any]) -> None:
         f.optional(container.get("id"), f.string, "container.id")
         if container.get("skills") is not None:
             for index, skill in enumerate(f.array(container["skills"], "container.skills")):
-                f.open_obj(skill, f"container.skills.{index}", ("type", "skill_id"))
+                location = f"container.skills.{index}"
+                f.obj(skill, location, ("type", "skill_id"), ("version",))
+                f.literal(skill["type"], f.at(location, "type"), ("anthropic", "custom"))
+                f.string(skill["skill_id"], f.at(location, "skill_id"))
+                if "version" in skill:
+                    f.string(skill["version"], f.at(location, "version"))
     else:
         f.optional(body.get("container"), f.string, "container")
     if body.get("diagnostics") is not None:
