@@ -15,16 +15,17 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 import markupsafe
 
 from conformance.model import CaseResult, Exchange, Outcome, Response, RunReport, SSEEvent
-from conformance.report.console import generated_lines
 from conformance.report.evidence import describe_cut, number
 from conformance.report.json_report import headline, parse_timestamp, run_seconds
 from conformance.report.junit import xml_text
+
+if TYPE_CHECKING:
+    import jinja2
 
 # Characters of one body (or of one stream's event data, all events together) put on the page.
 # Beyond this a browser struggles; report.json keeps the whole evidence the run kept.
@@ -201,7 +202,12 @@ def _printable(value: Any) -> Any:
 
 @functools.cache
 def _environment() -> jinja2.Environment:
-    """The templates' environment, made once per process (jinja2 keeps the compiled templates in it)."""
+    """The templates' environment, made once per process (jinja2 keeps the compiled templates in it).
+
+    jinja2 is imported here, when a page is first rendered: the command line imports the report
+    writers to declare its flags, which needs neither jinja2 nor rich."""
+    import jinja2
+
     # Autoescape is forced on: select_autoescape would not recognise the ".html.j2" name.
     env = jinja2.Environment(
         finalize=_printable,
@@ -225,6 +231,8 @@ def render_html(report: RunReport) -> str:
 
 def stream_html(report: RunReport) -> Iterator[str]:
     """The report.html document in pieces, to be written as it is rendered."""
+    from conformance.report.console import generated_lines  # here: it imports rich, which declaring flags needs not
+
     summary = report.summary()
     total = len(report.results)
     failing = summary[Outcome.FAILED.value] + summary[Outcome.ERROR.value]
