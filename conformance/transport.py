@@ -12,7 +12,6 @@ response keeps its headers, so the declared encoding stays on record beside the 
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import json
 import time
@@ -142,6 +141,8 @@ class Transport:
 
     async def send(self, request: Request, step: int = 0) -> Exchange:
         """Send one request; always return an Exchange (never raise for the endpoint's sake)."""
+        import asyncio
+
         import httpx
 
         if request.raw_body is not None:
