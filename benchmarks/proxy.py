@@ -36,7 +36,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
-HEADERS = {"x-api-key": "bench-key", "anthropic-version": "2023-06-01", "content-type": "application/json"}
+API_KEY = "bench-key"
+HEADERS = {"x-api-key": API_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}
 JSON_BODY = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]}
 STREAM_BODY = {
     "model": "claude-sonnet-4-5",
@@ -161,7 +162,7 @@ def main() -> int:
     args = parser.parse_args()
     upstream_port, proxy_port = free_port(), free_port()
     upstream = f"http://{LOOPBACK}:{upstream_port}"
-    serve_argv = ["serve", "--port", str(upstream_port)]
+    serve_argv = ["serve", "--port", str(upstream_port), "--api-key", API_KEY]
     with tempfile.TemporaryDirectory() as scratch, started(serve_argv, upstream_port) as server:
         out = Path(scratch) / "proxy"
         direct = measure(upstream, args, {"upstream": server})
