@@ -267,6 +267,9 @@ class CaseResult:
     generated: bool = False
     # How many times the case was tried, retries included (1: it was not retried).
     attempts: int = 1
+    # What the recorded answers do to real clients (conformance.impact): one
+    # {client, version, effect, detail} per client; empty when not computed.
+    impact: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -287,6 +290,8 @@ class CaseResult:
             data["generated"] = True
         if self.attempts != 1:
             data["attempts"] = self.attempts
+        if self.impact:
+            data["impact"] = [dict(entry) for entry in self.impact]
         return data
 
     @classmethod
@@ -306,6 +311,7 @@ class CaseResult:
             output_tokens=_count(data.get("output_tokens")),
             generated=bool(data.get("generated", False)),
             attempts=_count(data.get("attempts"), default=1),
+            impact=[dict(entry) for entry in data.get("impact") or [] if isinstance(entry, dict)],
         )
 
 

@@ -1,0 +1,100 @@
+"""Impact of a report: replay every non-passing case's recorded calls to each client and set each
+result's `impact` to one {client, version, effect, detail} per client that makes those calls."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from conformance.cases import CaseError, load_cases
+from conformance.clients.versions import CLAUDE_CODE, CLIENTS, Client
+from conformance.impact.calls import Call, Unreplayable, calls_of, replayed_results
+from conformance.impact.names import DEFAULT_WORKDIR, UNKNOWN
+from conformance.impact.oracle import Effect, judge, one_line, worst
+from conformance.impact.replay import ReplayServer
+from conformance.impact.runners import install_runner
+from conformance.model import CaseResult, RunReport
+from conformance.peers.process import PeerError
+
+# The replay path of a call, as clients quote it in their errors.
+_REPLAY_PATH = re.compile(r"/replay/\d+(?=/)")
+
+
+def case_expectations() -> dict[str, list[dict[str, Any]]]:
+    """Each catalogue case's step expectations, by id ({} when the catalogue cannot be read)."""
+    try:
+        return {case.id: [dict(step.expect) for step in case.steps] for case in load_cases()}
+    except CaseError:
+        return {}
+
+
+def compute_impact(
+    report: RunReport,
+    clients: Sequence[Client] = tuple(CLIENTS.values()),
+    workdir: Path = DEFAULT_WORKDIR,
+    progress: Callable[[str], None] = lambda line: None,
+) -> RunReport:
+    """Set `impact` on every non-passing result of `report` (in place; returned for convenience).
+
+    A client that cannot be installed gets `unknown` on every call it would make, its reason as the detail.
+    """
+    expectations = case_expectations()
+    replayed: list[tuple[CaseResult, list[Call | Unreplayable]]] = []
+    count = 0
+    for result in replayed_results(report.results):
+        found = calls_of(result, expectations.get(result.id), count)
+        count += len(found)
+        replayed.append((result, found))
+    calls = [call for _, found in replayed for call in found if isinstance(call, Call)]
+    effects: list[dict[str, list[Effect]]] = [{} for _ in replayed]
+    with (
+        tempfile.TemporaryDirectory(prefix="conformance-impact-") as scratch,
+        ReplayServer({call.key: (call.response, call.ending) for call in calls}) as server,
+    ):
+        for client in clients:
+            try:
+                progress(f"installing {client.package} {client.pinned} into {workdir}")
+                log_path = Path(scratch) / f"{client.name}-install.log"
+                runner = install_runner(client, client.pinned, workdir.resolve(), log_path)
+            except PeerError as exc:
+                reason = one_line(f"{client.name} not run: {exc}")
+                progress(reason)
+                for per_client, (_, found) in zip(effects, replayed, strict=True):
+                    per_client[client.name] = [Effect(UNKNOWN, reason) for call in found if _makes(client, call)]
+                continue
+            mine = [call for call in calls if _makes(client, call)]
+            progress(f"replaying {len(mine)} recorded answers to {client.name} {client.pinned}")
+            observed = runner.run(mine, server.url_for, Path(scratch)) if mine else {}
+            for per_client, (_, found) in zip(effects, replayed, strict=True):
+                per_client[client.name] = [
+                    Effect(UNKNOWN, call.reason)
+                    if isinstance(call, Unreplayable)
+                    else _stable(judge(call.expected, observed[call.key], client is not CLAUDE_CODE), server)
+                    for call in found
+                    if _makes(client, call)
+                ]
+    for result in report.results:
+        result.impact = []
+    for (result, _), per_client in zip(replayed, effects, strict=True):
+        result.impact = [
+            {"client": name, "version": CLIENTS[name].pinned, "effect": case.effect, "detail": case.detail}
+            for name, found in per_client.items()
+            if found
+            for case in [worst(found)]
+        ]
+    return report
+
+
+def _makes(client: Client, call: Call | Unreplayable) -> bool:
+    """Whether `client` makes this call at all (Claude Code only streams Messages calls)."""
+    return client is not CLAUDE_CODE or call.claude_code_sends_it
+
+
+def _stable(effect: Effect, server: ReplayServer) -> Effect:
+    """The effect with the replay server's address and keys taken out of the client's message, so
+    that the same answer gives the same detail in every run."""
+    text = _REPLAY_PATH.sub("", effect.detail.replace(server.base_url, "the replay server"))
+    return Effect(effect.effect, text.replace(server.base_url.removeprefix("http://"), "the replay server"))
