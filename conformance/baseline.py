@@ -125,7 +125,11 @@ def load_baseline(path: str | os.PathLike[str]) -> Baseline:
         raise BaselineError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         raise BaselineError(f"{path}: not a baseline (invalid YAML: {exc})") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("cases", {}), dict):
+    if isinstance(raw, dict) and "results" in raw and "cases" not in raw:
+        raise BaselineError(
+            f"{path}: a report, not a baseline: make one with `conformance baseline write {path} -o FILE`"
+        )
+    if not isinstance(raw, dict) or "cases" not in raw or not isinstance(raw["cases"] or {}, dict):
         raise BaselineError(f"{path}: not a baseline (expected a mapping with a 'cases' mapping)")
     version = raw.get("version", BASELINE_VERSION)
     if not isinstance(version, int) or version > BASELINE_VERSION:

@@ -162,8 +162,9 @@ def add_profile_flag(group: argparse._ActionsContainer) -> None:
 
 
 def add_gate_flags(group: argparse._ActionsContainer) -> None:
-    """Declare --baseline, --fail-on and --min-passed: what makes the exit code 1."""
+    """Declare --baseline, --fail-on, --min-passed and --fail-on-impact: what makes the exit code 1."""
     from conformance.baseline import DEFAULT_FAIL_ON, FAIL_ON_CHOICES
+    from conformance.impact.names import CLIENT_TITLES
 
     group.add_argument(
         "--baseline",
@@ -187,6 +188,14 @@ def add_gate_flags(group: argparse._ActionsContainer) -> None:
         metavar="N",
         help="fail the gate when fewer than N cases passed, so that a run skipping (almost) everything cannot "
         "pass; 0 to allow it (default: %(default)s)",
+    )
+    group.add_argument(
+        "--fail-on-impact",
+        action="append",
+        choices=sorted(CLIENT_TITLES),
+        metavar="CLIENT",
+        help="--fail-on breaks, counting only the cases that break this client (repeatable; one of "
+        f"{', '.join(sorted(CLIENT_TITLES))}); needs the clients' impact (docs/impact.md)",
     )
 
 
@@ -275,24 +284,50 @@ def load_report(path: Path) -> RunReport:
         raise UsageError(str(exc)) from None
 
 
-def gate_exit(args: argparse.Namespace, report: RunReport, baseline: Baseline | None) -> int:
-    """Print the gate's verdict; return the exit code.
+def judge_gate(args: argparse.Namespace, report: RunReport, baseline: Baseline | None) -> tuple[list[str], int]:
+    """The gate's verdict as lines (none when only the default gate is in play) and the exit code.
 
-    The verdict is printed when a baseline, a stricter --fail-on or a too-low passed count is in play.
+    The verdict is spelled out when a baseline, a stricter --fail-on or too few passed cases decide it;
+    then it is the run's only PASS or FAIL.
     """
     from conformance.baseline import DEFAULT_FAIL_ON, describe_gate, gate
     from conformance.model import Outcome
 
-    verdict = gate(report.results, baseline, args.fail_on)
+    verdict = gate(report.results, baseline, args.fail_on, impact_clients(args, report))
     passed = sum(1 for result in report.results if result.outcome == Outcome.PASSED)
     too_few = passed < args.min_passed
-    lines = []
-    if baseline is not None or args.fail_on != DEFAULT_FAIL_ON:
-        lines += ["", *describe_gate(verdict, args.baseline)]
-    if too_few:
-        lines += ["", f"FAIL: {passed} {plural(passed, 'case')} passed, fewer than --min-passed {args.min_passed}"]
-    print_lines(lines)
-    return EXIT_OK if verdict.ok and not too_few else EXIT_FAILED
+    lines: list[str] = []
+    if baseline is not None or args.fail_on != DEFAULT_FAIL_ON or too_few:
+        lines = ["", *describe_gate(verdict, args.baseline)]
+        if too_few:
+            if verdict.ok:
+                lines.pop()  # its PASS would contradict the FAIL below
+            lines.append(f"  FAIL: {passed} {plural(passed, 'case')} passed, fewer than --min-passed {args.min_passed}")
+    return lines, EXIT_OK if verdict.ok and not too_few else EXIT_FAILED
+
+
+def wants_impact(args: argparse.Namespace) -> bool:
+    """The gate reads the clients' impact: --fail-on breaks, or --fail-on-impact CLIENT (which implies it)."""
+    from conformance.baseline import BREAKS
+
+    if args.fail_on_impact:
+        args.fail_on = BREAKS
+    return args.fail_on == BREAKS
+
+
+def impact_clients(args: argparse.Namespace, report: RunReport) -> tuple[str, ...]:
+    """The clients whose breakage fails the gate (none named: any). A gate on impact over a report
+    without any is a usage error, not a pass."""
+    if not wants_impact(args):
+        return ()
+    from conformance.model import Outcome
+
+    judged = [result for result in report.results if result.outcome not in (Outcome.PASSED, Outcome.SKIPPED)]
+    if judged and not any(result.impact for result in judged):
+        raise UsageError(
+            "--fail-on breaks needs the clients' impact: run with --impact, or `conformance impact REPORT.json` first"
+        )
+    return tuple(args.fail_on_impact or ())
 
 
 def plural(count: int, noun: str) -> str:

@@ -9,7 +9,7 @@ from conformance.cli.common import (
     EXIT_CODES_GATE,
     UsageError,
     add_gate_flags,
-    gate_exit,
+    judge_gate,
     load_baseline,
     load_catalogue,
     print_lines,
@@ -62,7 +62,8 @@ def handle(args: argparse.Namespace) -> int:
     for result in report.results:
         reporter.case_done(result)
     paths = write_reports(report, args.out)
-    reporter.finish(report, paths)
+    verdict, code = judge_gate(args, report, baseline)
+    reporter.finish(report, paths, gate_follows=bool(verdict))
     lines = ["", f"Recheck of {args.cassette} (recorded {cassette.started_at or 'at an unknown time'}), offline:"]
     same = len(report.results) - len(rechecked.changed)
     lines.append(f"  {same} of {len(report.results)} outcomes as recorded")
@@ -72,5 +73,5 @@ def handle(args: argparse.Namespace) -> int:
     if rechecked.contract_only:
         lines.append(f"  {len(rechecked.contract_only)} judged by the contract checks only:")
         lines += [f"    {case_id}: {why}" for case_id, why in sorted(rechecked.contract_only.items())]
-    print_lines(lines)
-    return gate_exit(args, report, baseline)
+    print_lines([*lines, *verdict])
+    return code

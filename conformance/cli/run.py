@@ -19,8 +19,8 @@ from conformance.cli.common import (
     add_gate_flags,
     add_profile_flag,
     add_read_bounds,
-    gate_exit,
     header,
+    judge_gate,
     load_baseline,
     load_profile,
     names,
@@ -282,6 +282,7 @@ def _profile_verdict(name: str, report: RunReport) -> list[str]:
 
 
 def handle(args: argparse.Namespace) -> int:
+    from conformance.cli.heartbeat import Heartbeat
     from conformance.generate.session import run_plan
     from conformance.interrupts import Interrupts
     from conformance.preflight import PreflightError, preflight
@@ -339,6 +340,7 @@ def handle(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot write the reports to {args.out}: {exc.strerror or exc}") from None
         reporter = ConsoleReporter(verbose=args.verbose, redactor=redactor)
         reporter.start(target.info(), len(cases))
+        heartbeat = Heartbeat(reporter.case_done, len(cases), lambda line: print_lines([line]))
 
         async def run() -> RunReport:
             interrupts.attach(asyncio.get_running_loop())
@@ -347,7 +349,7 @@ def handle(args: argparse.Namespace) -> int:
                 plan,
                 limits,
                 args.concurrency,
-                reporter.case_done,
+                heartbeat.case_done,
                 args.out,
                 retry=RetryPolicy(retries=args.retries),
                 stop=stop,
@@ -363,10 +365,11 @@ def handle(args: argparse.Namespace) -> int:
                 paths["record"] = write_cassette(report, cases, args.record, redactor=redactor)
         except OSError as exc:  # a full disk, a directory removed meanwhile: not a defect of the tool
             raise UsageError(f"cannot write {exc.filename or args.out}: {exc.strerror or exc}") from None
-        reporter.finish(report, paths)
+        verdict, code = judge_gate(args, report, baseline)
+        reporter.finish(report, paths, gate_follows=bool(verdict))
         if args.profile:
             print_lines(_profile_verdict(args.profile, report))
         if interrupts.exit_code is not None:
             return interrupts.exit_code
-        code = gate_exit(args, report, baseline)
+        print_lines(verdict)
         return EXIT_FAILED if report.interrupted else code

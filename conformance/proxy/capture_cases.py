@@ -72,8 +72,15 @@ def recorded_exchanges(location: Path) -> tuple[str, list[Exchange]]:
     return cassette.target.base_url, [exchange for case in cassette.cases for exchange in case.exchanges]
 
 
+def transient(exchange: Exchange) -> bool:
+    """An answer that says nothing lasting about the request (no answer, 429, a 5xx such as 529 overloaded):
+    a case made from it would expect a success the recording never showed."""
+    response = exchange.response
+    return response is None or response.status == 429 or response.status >= 500
+
+
 def build_cases(exchanges: Iterable[Exchange], base_url: str | None, options: Options) -> list[CapturedCase]:
-    """One case per distinct Messages API request (first occurrence first)."""
+    """One case per distinct Messages API request (first occurrence first), transient answers left out."""
     exchanges = list(exchanges)
     # A cassette written before its headers were redacted may still hold the values: never let one through.
     redactor = Redactor(
@@ -89,7 +96,7 @@ def build_cases(exchanges: Iterable[Exchange], base_url: str | None, options: Op
     seen: set[str] = set()
     for exchange in exchanges:
         endpoint = _endpoint(exchange.request.url, base_url)
-        if endpoint is None:
+        if endpoint is None or transient(exchange):
             continue
         request, left_out = _request(exchange, redactor.text(endpoint), options, redactor)
         key = json.dumps(request, sort_keys=True)

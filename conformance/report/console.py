@@ -8,6 +8,7 @@ Colour is left to rich's detection, so CI logs (not a terminal) get plain text.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -39,6 +40,10 @@ _LABEL_WIDTH = max(len(outcome.value) for outcome in Outcome)
 _INDENT = "      "
 # C0 (but newline), DEL and C1 controls: ESC alone would let an endpoint drive the terminal.
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _cases(count: int) -> str:
+    return f"{count} case" if count == 1 else f"{count} cases"
 
 
 def _safe(text: str) -> str:
@@ -112,7 +117,7 @@ class ConsoleReporter:
         if target.reference:
             title.append(" (embedded reference server)", style="dim")
         self._print(title)
-        facts = [f"provider {target.provider or '-'}", f"model {target.model or '-'}", f"{total} cases"]
+        facts = [f"provider {target.provider or '-'}", f"model {target.model or '-'}", _cases(total)]
         self._print(Text(_safe(", ".join(facts)), style="dim"))
 
     def case_done(self, result: CaseResult) -> None:
@@ -142,8 +147,12 @@ class ConsoleReporter:
         elif result.outcome in _EXPLAINED:
             self._print_details([headline(result) or result.outcome.value])
 
-    def finish(self, report: RunReport, paths: dict[str, Path]) -> None:
-        """The summary: counts and cost, the failing cases, where the reports are."""
+    def finish(self, report: RunReport, paths: dict[str, Path], *, gate_follows: bool = False) -> None:
+        """The summary: counts and cost, the failing cases, why cases were skipped, where the reports are.
+
+        `gate_follows`: a gate (a baseline, a stricter --fail-on) gives the verdict next, so the last line
+        states the counts without a PASS or FAIL of its own that the gate could contradict.
+        """
         summary = report.summary()
         console = self.console
         console.print()
@@ -175,6 +184,13 @@ class ConsoleReporter:
                 self._print(Text.assemble("  ", _outcome_label(result.outcome), " ", _safe(result.id)))
                 self._print_details([headline(result) or result.outcome.value])
 
+        skipped = Counter(r.reason or "no reason given" for r in report.results if r.outcome == Outcome.SKIPPED)
+        if skipped and not self.verbose:
+            console.print()
+            self._print(Text(f"Skipped cases ({sum(skipped.values())}), by reason:", style="bold"))
+            for reason, count in skipped.most_common():
+                self._print(Text(_safe(f"  {count:>4}  {clip(reason)}")))
+
         exported = (report.generation or {}).get("failures") or []
         if exported:
             console.print()
@@ -197,9 +213,9 @@ class ConsoleReporter:
             self._print(
                 Text.assemble(
                     (f"INTERRUPTED{_safe(why)}", "bold magenta"),
-                    f"  {len(report.not_run)} planned cases did not run: the reports are partial",
+                    f"  {_cases(len(report.not_run))} of the plan did not run: the reports are partial",
                 )
             )
         counts = ", ".join(f"{summary[o.value]} {o.value}" for o in Outcome if summary[o.value])
-        verdict = ("FAIL", "bold red") if failing else ("PASS", "bold green")
+        verdict = ("RESULTS", "bold") if gate_follows else ("FAIL", "bold red") if failing else ("PASS", "bold green")
         self._print(Text.assemble(verdict, f"  {counts or 'no cases'} in {run_seconds(report):.1f}s"))
