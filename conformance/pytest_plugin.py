@@ -39,12 +39,13 @@ from conformance.baseline import (
     failing_outcomes,
     load_baseline,
 )
-from conformance.cases import TIERS, Case, CaseError, load_cases
+from conformance.cases import CAPABILITIES, TIERS, Case, CaseError, load_cases
 from conformance.consumers import Profile, ProfileError, get_profile, load_profiles, select_cases
 from conformance.model import CaseResult, Outcome
 from conformance.report.junit import exchange_line, finding_line
 from conformance.retry import DEFAULT_RETRIES, RetryPolicy
 from conformance.target import AUTH_STYLES, DEFAULT_MODEL, Target, TargetError, parse_header
+from conformance.vocabulary import UnknownName, check_names
 
 # Option names another plugin may register: claiming them too would make pytest refuse to start.
 _CLAIMED_BY = {"--base-url": "pytest_base_url", "--profile": "pytest_profiling"}
@@ -145,7 +146,9 @@ def pytest_configure(config: pytest.Config) -> None:
         chosen = select_cases(cases, option("conformance_tier"), profile=profile)
         baseline_path = option("conformance_baseline")
         config.stash[_BASELINE] = load_baseline(baseline_path) if baseline_path else None
-    except (CaseError, ProfileError, BaselineError) as exc:
+        capabilities = option("conformance_capabilities")
+        check_names("capability", [c.strip() for c in (capabilities or "").split(",") if c.strip()], CAPABILITIES)
+    except (CaseError, ProfileError, BaselineError, UnknownName) as exc:
         raise pytest.UsageError(str(exc)) from None
     names = {marker_name("tier", c.tier) for c in cases} | {marker_name("feature", c.feature) for c in cases}
     names |= {marker_name("profile", p.name) for p in profiles}

@@ -22,6 +22,7 @@ from conformance.preflight import diagnose
 from conformance.reference import ReferenceServer, create_app
 from tests.proxying import upstream_and_proxy
 
+pytest_plugins = ["pytester"]
 KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
 
 
@@ -209,3 +210,9 @@ def test_captured_cases_skip_transient_answers_and_say_how_to_run_them(
     assert main(["run", "--cases", str(cases_dir), "--tier", "provider", "--out", str(tmp_path / "o")]) == 0
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert [result["outcome"] for result in report["results"]] == ["passed"]
+
+
+def test_the_pytest_plugin_refuses_a_misspelt_capability(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--conformance", "--co", "-q", "--conformance-capabilities", "visoin")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown capability 'visoin': did you mean 'vision'?*"])

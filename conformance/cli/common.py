@@ -8,7 +8,6 @@ cost none of the heavy ones (each handler imports what it needs).
 from __future__ import annotations
 
 import argparse
-import difflib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -96,23 +95,15 @@ def names(value: str) -> frozenset[str]:
     return found
 
 
-def unknown_name(kind: str, name: str, known: Iterable[str]) -> str | None:
-    """The one-sentence complaint about `name` when it is not one of `known` (with a "did you mean"), else None."""
-    choices = sorted(known)
-    if name in choices:
-        return None
-    close = difflib.get_close_matches(name, choices, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"unknown {kind} {name!r}: {hint}known: {', '.join(choices)}"
-
-
 def check_names(kind: str, given: Iterable[str], known: Iterable[str]) -> None:
-    """Raise UsageError on the first of `given` that is not `known`."""
-    known = list(known)
-    for name in sorted(given):
-        problem = unknown_name(kind, name, known)
-        if problem:
-            raise UsageError(problem)
+    """Raise UsageError on the first of `given` that is not `known` (with a "did you mean")."""
+    from conformance.vocabulary import UnknownName
+    from conformance.vocabulary import check_names as check
+
+    try:
+        check(kind, given, known)
+    except UnknownName as exc:
+        raise UsageError(str(exc)) from None
 
 
 def add_read_bounds(
@@ -178,8 +169,8 @@ def add_gate_flags(group: argparse._ActionsContainer) -> None:
         choices=FAIL_ON_CHOICES,
         default=DEFAULT_FAIL_ON,
         help="the least severe outcome that fails the gate, in the order "
-        f"{' < '.join(reversed(FAIL_ON_CHOICES))}: each choice also fails on everything more severe "
-        "(default: %(default)s)",
+        f"{' < '.join(reversed(FAIL_ON_CHOICES))}: each choice also fails on everything more severe, but "
+        "breaks fails only the cases whose answers break a real client, whatever their outcome (default: %(default)s)",
     )
     group.add_argument(
         "--min-passed",
