@@ -8,13 +8,15 @@ so that the baseline can be tightened.
 `--fail-on` sets the least severe outcome that fails the gate: `failed` (the default; `error`
 always fails), `deviation` (documented differences fail too), `unsupported` (clean refusals of
 optional features fail too) or `warning` (everything but passed and skipped fails: also behaviour
-the docs allow but the real API does otherwise, see docs/verdicts.md).
+the docs allow but the real API does otherwise, see docs/verdicts.md). `breaks` gates on real
+breakage only: a case fails when its recorded answers break a real client (its `impact`, from
+`conformance impact` or `run --impact`; `--fail-on-impact CLIENT` names the clients that count).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,10 @@ from conformance.report.json_report import atomic_write_text, headline
 # The C (libyaml) safe loader when available: several times faster on large files.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 BASELINE_VERSION = 1
-# From the least to the most strict: each fails on its outcome and everything worse.
-FAIL_ON_CHOICES = ("failed", "deviation", "unsupported", "warning")
+# From the least to the most strict: each fails on its outcome and everything worse; `breaks`, the
+# least strict, on the cases that break a real client, whatever their outcome.
+BREAKS = "breaks"
+FAIL_ON_CHOICES = (BREAKS, "failed", "deviation", "unsupported", "warning")
 DEFAULT_FAIL_ON = "failed"
 
 # How bad an outcome is. failed and error weigh the same, but one turning into the other is still
@@ -58,9 +62,12 @@ class BaselineError(ValueError):
 
 
 def failing_outcomes(fail_on: str = DEFAULT_FAIL_ON) -> frozenset[Outcome]:
-    """The outcomes that fail the gate: those at least as bad as `fail_on`."""
+    """The outcomes that fail the gate: those at least as bad as `fail_on` (none for `breaks`, which
+    reads the cases' impact instead: `breaks_a_client`)."""
     if fail_on not in FAIL_ON_CHOICES:
         raise ValueError(f"fail_on must be one of {FAIL_ON_CHOICES}, got {fail_on!r}")
+    if fail_on == BREAKS:
+        return frozenset()
     threshold = RANK[Outcome(fail_on)]
     return frozenset(outcome for outcome, rank in RANK.items() if rank >= threshold)
 
@@ -160,11 +167,20 @@ class Change:
     reason: str = ""
 
 
+def breaks_a_client(result: CaseResult, clients: Collection[str] = ()) -> bool:
+    """The case's recorded answers break a real client (one of `clients`, when named)."""
+    return any(
+        entry.get("effect") == BREAKS and (not clients or entry.get("client") in clients) for entry in result.impact
+    )
+
+
 @dataclass
 class Gate:
     """The gate's verdict on a run, against a baseline (or against none: every failing case is new)."""
 
     fail_on: str = DEFAULT_FAIL_ON
+    # With `breaks`: the clients whose breakage counts (empty: any client).
+    impact_clients: tuple[str, ...] = ()
     regressions: list[Change] = field(default_factory=list)
     known: list[Change] = field(default_factory=list)
     fixed: list[Change] = field(default_factory=list)
@@ -191,17 +207,25 @@ def classify(outcome: Outcome, expected: Outcome | None, failing: frozenset[Outc
     return KNOWN if outcome is expected else REGRESSION
 
 
-def gate(results: Iterable[CaseResult], baseline: Baseline | None = None, fail_on: str = DEFAULT_FAIL_ON) -> Gate:
-    """Sort the results into new failures, known failures and fixed cases."""
+def gate(
+    results: Iterable[CaseResult],
+    baseline: Baseline | None = None,
+    fail_on: str = DEFAULT_FAIL_ON,
+    impact_clients: Collection[str] = (),
+) -> Gate:
+    """Sort the results into new failures, known failures and fixed cases (with `breaks`, a case fails
+    when it breaks one of `impact_clients`, or any client when none is named)."""
     failing = failing_outcomes(fail_on)
     expectations = baseline.expectations if baseline else {}
-    verdict = Gate(fail_on=fail_on)
+    verdict = Gate(fail_on=fail_on, impact_clients=tuple(sorted(impact_clients)))
     buckets = {REGRESSION: verdict.regressions, KNOWN: verdict.known, FIXED: verdict.fixed}
     seen: set[str] = set()
     for result in sorted(results, key=lambda r: r.id):
         seen.add(result.id)
         entry = expectations.get(result.id)
         expected = entry.outcome if entry else None
+        if fail_on == BREAKS:
+            failing = frozenset({result.outcome}) if breaks_a_client(result, impact_clients) else frozenset()
         bucket = buckets.get(classify(result.outcome, expected, failing))
         if bucket is not None:
             bucket.append(Change(result.id, result.outcome, expected, headline(result)))
@@ -212,7 +236,8 @@ def gate(results: Iterable[CaseResult], baseline: Baseline | None = None, fail_o
 def describe_gate(verdict: Gate, baseline_path: Path | None) -> list[str]:
     """The gate's verdict as plain lines for the terminal."""
     source = f"baseline {baseline_path}" if baseline_path else "no baseline"
-    lines = [f"Gate ({source}, --fail-on {verdict.fail_on}):"]
+    clients = "".join(f" --fail-on-impact {client}" for client in verdict.impact_clients)
+    lines = [f"Gate ({source}, --fail-on {verdict.fail_on}{clients}):"]
     if verdict.regressions:
         lines.append(f"  {len(verdict.regressions)} new failing (not in the baseline, or worse than it):")
         for change in verdict.regressions:

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from conformance import __version__
-from conformance.cli import baseline, cases, matrix, proxy, recheck, run, serve, specs
+from conformance.cli import baseline, cases, impact, matrix, proxy, recheck, run, serve, specs
 from conformance.cli.common import EXIT_CODES_GATE, EXIT_INTERNAL, EXIT_USAGE, CommandParser, Parser, UsageError
 
 __all__ = ["COMMANDS", "EXIT_INTERNAL", "build_parser", "main"]
 
 # The commands, in the order `--help` lists them.
-COMMANDS = (run, serve, cases, matrix, baseline, recheck, specs, proxy)
+COMMANDS = (run, serve, cases, matrix, baseline, recheck, impact, specs, proxy)
 # Set to 1 to get the traceback of an internal error as well as its one-line summary.
 DEBUG_VARIABLE = "CONFORMANCE_DEBUG"
 

@@ -27,6 +27,7 @@ from conformance.cli.common import (
     positive,
     print_lines,
     selected_cases,
+    wants_impact,
 )
 from conformance.retry import DEFAULT_RETRIES, MAX_RETRY_WAIT
 from conformance.target import AUTH_STYLES, DEFAULT_MODEL, DEFAULT_VERSION, Target, TargetError
@@ -160,6 +161,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=Path,
         metavar="DIR",
         help="also store every exchange (redacted) as a cassette in DIR, for `conformance recheck DIR`",
+    )
+    output.add_argument(
+        "--impact",
+        action="store_true",
+        help="at the end, replay every non-passing case's answers to real clients (the SDKs, Claude Code; "
+        "installed on demand into .clients/) and record which break or degrade (docs/impact.md); implied by "
+        "--fail-on breaks and --fail-on-impact",
     )
     add_gate_flags(run.add_argument_group("CI gate"))
     _add_generation_flags(run.add_argument_group("generated cases and budget (docs/generated.md)"))
@@ -357,6 +365,11 @@ def handle(args: argparse.Namespace) -> int:
             )
 
         report = asyncio.run(run())
+        if (args.impact or wants_impact(args)) and not report.interrupted:
+            from conformance.impact.command import say
+            from conformance.impact.compute import compute_impact
+
+            compute_impact(report, progress=say)
         try:
             paths = write_reports(report, args.out, redactor=redactor)
             if args.record is not None:
