@@ -37,7 +37,8 @@ def compute_impact(
     workdir: Path = DEFAULT_WORKDIR,
     progress: Callable[[str], None] = lambda line: None,
 ) -> RunReport:
-    """Set `impact` on every non-passing result of `report` (in place; returned for convenience).
+    """Set `impact` on every non-passing result of `report` (in place; returned for convenience): the
+    entries of `clients` are replaced, those of other clients kept.
 
     A client that cannot be installed gets `unknown` on every call it would make, its reason as the detail.
     """
@@ -76,10 +77,10 @@ def compute_impact(
                     for call in found
                     if _makes(client, call)
                 ]
-    for result in report.results:
-        result.impact = []
+    computed = {client.name for client in clients}
     for (result, _), per_client in zip(replayed, effects, strict=True):
-        result.impact = [
+        kept = [entry for entry in result.impact if entry.get("client") not in computed]
+        result.impact = kept + [
             {"client": name, "version": CLIENTS[name].pinned, "effect": case.effect, "detail": case.detail}
             for name, found in per_client.items()
             if found

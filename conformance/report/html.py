@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import markupsafe
 
+from conformance.impact.names import client_title
+from conformance.impact.tally import summary_lines
 from conformance.model import CaseResult, Exchange, Outcome, Response, RunReport, SSEEvent
 from conformance.report.evidence import describe_cut, number
 from conformance.report.json_report import headline, parse_timestamp, run_seconds
@@ -221,6 +223,7 @@ def _environment() -> jinja2.Environment:
     env.filters["seconds"] = _seconds
     env.filters["timestamp"] = _timestamp
     env.filters["number"] = number
+    env.filters["client"] = client_title
     return env
 
 
@@ -247,4 +250,5 @@ def stream_html(report: RunReport) -> Iterator[str]:
         duration=run_seconds(report),
         cases=[_case_view(result) for result in _ordered(report.results)],
         generated=generated_lines(report),
+        impact=summary_lines(report.results),
     )
