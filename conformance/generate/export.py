@@ -7,23 +7,19 @@ taken from `$ANTHROPIC_API_KEY`, never written down.
 
 from __future__ import annotations
 
-import json
-import shlex
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from conformance.curl import KEY_VARIABLE, curl_lines
 from conformance.generate.build import GeneratedCase
 from conformance.model import CaseResult, Exchange
 from conformance.report.json_report import atomic_write_text, headline
 from conformance.target import Target
 
 FAILURES_DIR = "generated-failures"
-# Headers the script sets itself (credentials) or that curl computes (length, host).
-_OWN_HEADERS = frozenset({"x-api-key", "authorization", "content-length", "host"})
-_KEY_VARIABLE = "ANTHROPIC_API_KEY"
 
 
 def case_document(generated: GeneratedCase, result: CaseResult, seed: int) -> str:
@@ -52,29 +48,12 @@ def case_document(generated: GeneratedCase, result: CaseResult, seed: int) -> st
 
 def curl_script(generated: GeneratedCase, exchange: Exchange, target: Target) -> str:
     """A POSIX shell script sending the exchange's request again with curl (the body byte for byte)."""
-    request = exchange.request
-    if request.raw_body is not None:
-        content = request.raw_body.encode()
-    else:
-        content = json.dumps(request.body, ensure_ascii=False).encode()
-    headers = [
-        f"-H {shlex.quote(f'{name}: {value}')}"
-        for name, value in request.headers.items()
-        if name.lower() not in _OWN_HEADERS
-    ]
-    if target.auth == "bearer":
-        headers.append(f'-H "authorization: Bearer ${_KEY_VARIABLE}"')
-    elif target.auth != "none":
-        headers.append(f'-H "x-api-key: ${_KEY_VARIABLE}"')
     lines = [
         "#!/bin/sh",
         f"# {generated.case.id}: {generated.case.title}",
-        f"# Usage: {_KEY_VARIABLE}=... sh {generated.case.id}.curl.sh",
+        f"# Usage: {KEY_VARIABLE}=... sh {generated.case.id}.curl.sh",
         "set -eu",
-        f"printf {_printf_format(content)} |",
-        f"  curl -sS -N -X {shlex.quote(request.method)} {shlex.quote(request.url)} \\",
-        *(f"  {header} \\" for header in headers),
-        "  --data-binary @-",
+        *curl_lines(exchange.request, target.auth or "x-api-key"),
     ]
     return "\n".join(lines) + "\n"
 
@@ -108,19 +87,3 @@ def clear_exports(out_dir: Path) -> None:
 def _printable(text: str) -> str:
     """Text from the endpoint, fit for a YAML comment (which may hold printable characters only)."""
     return "".join(char if char.isprintable() else " " for char in text)
-
-
-def _printf_format(content: bytes) -> str:
-    """The bytes as a single-quoted printf format: printable ASCII as it is, the rest escaped in octal."""
-    out = []
-    for byte in content:
-        char = chr(byte)
-        if char == "%":
-            out.append("%%")
-        elif char == "\\":
-            out.append("\\\\")
-        elif char == "'" or not 0x20 <= byte < 0x7F:
-            out.append(f"\\{byte:03o}")
-        else:
-            out.append(char)
-    return "'" + "".join(out) + "'"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import markupsafe
 
+from conformance.curl import auth_style, curl_lines
 from conformance.impact.names import client_title
 from conformance.impact.tally import summary_lines
 from conformance.model import CaseResult, Exchange, Outcome, Response, RunReport, SSEEvent
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 DISPLAY_LIMIT = 200_000
 
 _GATED = (Outcome.FAILED, Outcome.ERROR)
+# Control characters but tab and line ends, and DEL, as the symbols Unicode draws them with (same length):
+# a body of "\x00" is then a visible ␀, not an empty box.
+_CONTROL_PICTURES = {code: 0x2400 + code for code in range(0x20) if chr(code) not in "\t\n\r"} | {0x7F: 0x2421}
 
 
 @dataclass
@@ -49,7 +53,8 @@ class Shown:
 
     @classmethod
     def of(cls, text: str, limit: int = DISPLAY_LIMIT) -> Shown:
-        return cls(text[:limit], len(text))
+        """`text` cut to `limit`, its control characters shown as their Unicode pictures (a NUL as ␀)."""
+        return cls(text[:limit].translate(_CONTROL_PICTURES), len(text))
 
 
 @dataclass
@@ -85,6 +90,8 @@ class ExchangeView:
     error: str | None
     # What the reports did not keep of this exchange (conformance.report.evidence), as sentences.
     cut: list[str] = field(default_factory=list)
+    # The request as a curl command, the key taken from $ANTHROPIC_API_KEY.
+    curl: str = ""
 
 
 @dataclass
@@ -161,6 +168,7 @@ def _exchange_view(exchange: Exchange) -> ExchangeView:
         response=_response_view(exchange.response, exchange.evidence_cut or {}) if exchange.response else None,
         error=exchange.error,
         cut=describe_cut(exchange.evidence_cut),
+        curl="\n".join(curl_lines(request, auth_style(request.headers))),
     )
 
 
