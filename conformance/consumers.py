@@ -19,14 +19,14 @@ from typing import Any, Protocol, TypeVar
 import yaml
 
 from conformance.cases import TIERS, Case, select, tiers_up_to
-from conformance.model import Outcome
+from conformance.model import CaseResult, Outcome
 
 # The C (libyaml) safe loader when available: several times faster on large files.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # What a profile covers unless it lists its tiers: what a default run covers (`provider` probes are
 # opt-in everywhere).
 DEFAULT_TIERS = frozenset(tiers_up_to("extended"))
-PROFILE_KEYS = frozenset({"name", "title", "description", "features", "ids", "exclude", "tiers"})
+PROFILE_KEYS = frozenset({"name", "title", "description", "features", "ids", "exclude", "tiers", "clients"})
 
 
 class ProfileError(ValueError):
@@ -59,6 +59,8 @@ class Profile:
     exclude: tuple[str, ...] = ()
     tiers: frozenset[str] = DEFAULT_TIERS
     source: str = ""
+    # The real clients (conformance.impact names) whose breakage the profile's readiness counts.
+    clients: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -158,6 +160,7 @@ def load_profile_file(path: Path) -> Profile:
         exclude=_strings(path, raw, "exclude"),
         tiers=frozenset(tiers),
         source=str(path),
+        clients=_strings(path, raw, "clients"),
     )
     if not profile.features and not profile.ids:
         raise ProfileError(f"{path}: a profile needs 'features' or 'ids' to select any case")
@@ -191,3 +194,17 @@ def readiness(outcomes: Iterable[Outcome], not_run: int = 0) -> str:
     if not_run or Outcome.SKIPPED in outcomes:
         return INCOMPLETE
     return READY_WITH_WARNINGS if Outcome.WARNING in outcomes else READY
+
+
+def breakage(profile: Profile, results: Iterable[CaseResult]) -> list[str]:
+    """How many of the profile's cases break each of its clients, as the clients' impact says: one
+    phrase per client ("breaks Claude Code: 4 of its cases"); none when no impact was computed."""
+    from conformance.impact.names import BREAKS, client_title
+
+    chosen = profile.select(results)
+    phrases = []
+    for client in profile.clients:
+        effects = [entry.get("effect") for result in chosen for entry in result.impact if entry.get("client") == client]
+        if effects:
+            phrases.append(f"breaks {client_title(client)}: {effects.count(BREAKS)} of its {len(chosen)} cases")
+    return phrases

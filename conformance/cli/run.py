@@ -272,7 +272,7 @@ def _run_plan(args: argparse.Namespace, cases: list[Case]) -> Plan:
 
 def _profile_verdict(name: str, report: RunReport) -> list[str]:
     """The answer to "can I deploy this gateway for this client?"."""
-    from conformance.consumers import INCOMPLETE, NOT_READY, readiness
+    from conformance.consumers import INCOMPLETE, NOT_READY, breakage, readiness
     from conformance.model import Outcome
 
     profile = load_profile(name)
@@ -286,7 +286,8 @@ def _profile_verdict(name: str, report: RunReport) -> list[str]:
     else:
         counts = ", ".join(f"{outcomes.count(o)} {o.value}" for o in Outcome if o in outcomes)
         why = f"the target can serve it ({counts})"
-    return ["", f"Profile {profile.name} ({profile.label}): {state.upper()}: {why}"]
+    phrases = breakage(profile, report.results)  # how many of its cases break its clients, when impact is known
+    return ["", f"Profile {profile.name} ({profile.label}): {state.upper()}: {why}", *(f"  {p}" for p in phrases)]
 
 
 def handle(args: argparse.Namespace) -> int:

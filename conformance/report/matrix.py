@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,7 +22,8 @@ from urllib.parse import urlsplit
 
 from conformance import __version__
 from conformance.cases import TIERS, Case
-from conformance.consumers import Profile, readiness
+from conformance.consumers import Profile, breakage, readiness
+from conformance.impact.names import EFFECTS, client_title
 from conformance.model import CaseResult, Outcome, RunReport
 from conformance.redact import Redactor
 from conformance.report.evidence import report_document, strict_json
@@ -95,6 +97,8 @@ class Cell:
     results: list[CaseResult] = field(default_factory=list)
     # Profile rows: the profile's cases (per today's catalogue) that this run did not include.
     not_run: list[str] = field(default_factory=list)
+    # Client rows: how many of the run's cases have each effect on the client.
+    effects: dict[str, int] = field(default_factory=dict)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -112,11 +116,13 @@ class Cell:
 @dataclass
 class Row:
     key: str
-    kind: str  # "feature" or "profile"
+    kind: str  # "feature", "profile" or "client" (the cases whose answers break or degrade a real client)
     name: str
     cells: list[Cell]
     title: str = ""
     description: str = ""
+    # Profile rows: the profile, to say how many of its cases break its clients.
+    profile: Profile | None = None
 
     @property
     def label(self) -> str:
@@ -127,6 +133,15 @@ class Row:
         if self.kind != "profile":
             return None
         return readiness((r.outcome for r in cell.results), len(cell.not_run))
+
+    def impact(self, cell: Cell) -> str | None:
+        """Client rows: the cases per effect on the client ("breaks 4 · degrades 2 · unaffected 9");
+        profile rows: how many of its cases break its clients. None when no impact was computed."""
+        if self.kind == "client":
+            return " · ".join(f"{e} {cell.effects[e]}" for e in EFFECTS if cell.effects.get(e)) or None
+        if self.kind == "profile" and self.profile is not None:
+            return "; ".join(breakage(self.profile, cell.results)) or None
+        return None
 
 
 @dataclass
@@ -142,6 +157,20 @@ class Matrix:
     @property
     def profile_rows(self) -> list[Row]:
         return [row for row in self.rows if row.kind == "profile"]
+
+    @property
+    def client_rows(self) -> list[Row]:
+        return [row for row in self.rows if row.kind == "client"]
+
+
+def impact_counts(results: Iterable[CaseResult], client: str) -> dict[str, int]:
+    """How many of `results` have each effect on `client` (conformance.impact)."""
+    counts: dict[str, int] = {}
+    for result in results:
+        for entry in result.impact:
+            if entry.get("client") == client:
+                counts[str(entry.get("effect"))] = counts.get(str(entry.get("effect")), 0) + 1
+    return counts
 
 
 def report_host(report: RunReport) -> str:
@@ -180,8 +209,11 @@ def build_matrix(
     reports = [(source, RunReport.from_dict(report_document(report, redactor))) for source, report in reports]
     columns: list[Column] = []
     seen: dict[str, int] = {}
+    shared = Counter(target_label(report) for _, report in reports)
     for index, (source, report) in enumerate(reports):
-        title = titles[index] if index < len(titles) else ""
+        # Two runs that would look alike (the same target twice) are told apart by where their report lies.
+        default = _source_name(source, [s for s, r in reports if target_label(r) == target_label(report)])
+        title = titles[index] if index < len(titles) else default if shared[target_label(report)] > 1 else ""
         label = f"{title}: {target_label(report)}" if title else target_label(report)
         seen[label] = seen.get(label, 0) + 1
         if seen[label] > 1:
@@ -203,9 +235,36 @@ def build_matrix(
         for column in columns:
             results = _by_id(profile.select(column.report.results))
             cells.append(Cell(results, sorted(expected - {r.id for r in column.report.results})))
-        rows.append(Row(f"r{len(rows)}", "profile", profile.name, cells, profile.title, profile.description))
+        rows.append(Row(f"r{len(rows)}", "profile", profile.name, cells, profile.title, profile.description, profile))
+    clients = sorted({str(e.get("client")) for c in columns for r in c.report.results for e in r.impact})
+    for client in clients:
+        cells = [
+            Cell(
+                _by_id(r for r in column.report.results if _touches(r, client)),
+                [],
+                impact_counts(column.report.results, client),
+            )
+            for column in columns
+        ]
+        description = "cases whose recorded answers break or degrade it, replayed to it (docs/impact.md)"
+        rows.append(Row(f"r{len(rows)}", "client", client, cells, client_title(client), description))
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return Matrix(columns=columns, rows=rows, generated_at=generated)
+
+
+def _touches(result: CaseResult, client: str) -> bool:
+    """The case's answers break or degrade `client`."""
+    return any(e.get("client") == client and e.get("effect") in ("breaks", "degrades") for e in result.impact)
+
+
+def _source_name(source: str, alike: list[str]) -> str:
+    """The shortest tail of `source`'s directory that differs from those of the `alike` sources."""
+    parts = Path(source).parent.parts
+    for size in range(1, len(parts) + 1):
+        tail = "/".join(parts[-size:])
+        if sum(1 for other in alike if "/".join(Path(other).parent.parts[-size:]) == tail) == 1:
+            return tail
+    return source
 
 
 def _by_id(results: Iterable[CaseResult]) -> list[CaseResult]:
@@ -258,6 +317,8 @@ def matrix_to_dict(matrix: Matrix) -> dict[str, Any]:
             if row.kind == "profile":
                 data["readiness"] = row.readiness(cell)
                 data["not_run"] = cell.not_run
+            if row.impact(cell) is not None:
+                data["impact"] = row.impact(cell)
             cells.append(data)
         rows.append({"kind": row.kind, "name": row.name, "title": row.title, "cells": cells})
     return {
@@ -295,6 +356,9 @@ def _md_cell(row: Row, cell: Cell) -> str:
         text = f"**{state}**<br>{text}"
         if cell.not_run:
             text += f"<br>{len(cell.not_run)} not run"
+    impact = row.impact(cell)
+    if impact is not None:
+        text = f"{md_escape(impact)}" if row.kind == "client" else f"{text}<br>{md_escape(impact)}"
     return text
 
 
@@ -317,7 +381,7 @@ def render_matrix_markdown(matrix: Matrix) -> str:
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for row in matrix.rows:
-        name = md_escape(row.name) if row.kind == "feature" else f"**{md_escape(row.label)}** (profile)"
+        name = md_escape(row.name) if row.kind == "feature" else f"**{md_escape(row.label)}** ({row.kind})"
         lines.append("| " + " | ".join([name, *(_md_cell(row, cell) for cell in row.cells)]) + " |")
     legend = " · ".join(f"{SYMBOLS[o]} {o.value}" for o in SEVERITY_ORDER)
     lines += ["", legend, ""]
