@@ -13,7 +13,7 @@ from conformance.cases import CaseError, load_cases
 from conformance.clients.versions import CLAUDE_CODE, CLIENTS, Client
 from conformance.impact.calls import Call, Unreplayable, calls_of, replayed_results
 from conformance.impact.names import DEFAULT_WORKDIR, UNKNOWN
-from conformance.impact.oracle import Effect, judge, one_line, worst
+from conformance.impact.oracle import Effect, Observed, judge, one_line, worst
 from conformance.impact.replay import ReplayServer
 from conformance.impact.runners import install_runner
 from conformance.model import CaseResult, RunReport
@@ -40,7 +40,8 @@ def compute_impact(
     """Set `impact` on every non-passing result of `report` (in place; returned for convenience): the
     entries of `clients` are replaced, those of other clients kept.
 
-    A client that cannot be installed gets `unknown` on every call it would make, its reason as the detail.
+    A client is installed only when it has calls to make; one that cannot be installed gets `unknown` on
+    every call it would make, its reason as the detail.
     """
     expectations = case_expectations()
     replayed: list[tuple[CaseResult, list[Call | Unreplayable]]] = []
@@ -56,26 +57,21 @@ def compute_impact(
         ReplayServer({call.key: (call.response, call.ending) for call in calls}) as server,
     ):
         for client in clients:
-            try:
-                progress(f"installing {client.package} {client.pinned} into {workdir}")
-                log_path = Path(scratch) / f"{client.name}-install.log"
-                runner = install_runner(client, client.pinned, workdir.resolve(), log_path)
-            except PeerError as exc:
-                reason = one_line(f"{client.name} not run: {exc}")
-                progress(reason)
-                for per_client, (_, found) in zip(effects, replayed, strict=True):
-                    per_client[client.name] = [Effect(UNKNOWN, reason) for call in found if _makes(client, call)]
-                continue
             mine = [call for call in calls if _makes(client, call)]
-            progress(f"replaying {len(mine)} recorded answers to {client.name} {client.pinned}")
-            observed = runner.run(mine, server.url_for, Path(scratch)) if mine else {}
+            observed, not_run = {}, None
+            if mine:
+                try:
+                    progress(f"installing {client.package} {client.pinned} into {workdir}")
+                    log_path = Path(scratch) / f"{client.name}-install.log"
+                    runner = install_runner(client, client.pinned, workdir.resolve(), log_path)
+                    progress(f"replaying {len(mine)} recorded answers to {client.name} {client.pinned}")
+                    observed = runner.run(mine, server.url_for, Path(scratch))
+                except PeerError as exc:
+                    not_run = one_line(f"{client.name} not run: {exc}")
+                    progress(not_run)
             for per_client, (_, found) in zip(effects, replayed, strict=True):
                 per_client[client.name] = [
-                    Effect(UNKNOWN, call.reason)
-                    if isinstance(call, Unreplayable)
-                    else _stable(judge(call.expected, observed[call.key], client is not CLAUDE_CODE), server)
-                    for call in found
-                    if _makes(client, call)
+                    _effect(client, call, observed, not_run, server) for call in found if _makes(client, call)
                 ]
     computed = {client.name for client in clients}
     for (result, _), per_client in zip(replayed, effects, strict=True):
@@ -87,6 +83,17 @@ def compute_impact(
             for case in [worst(found)]
         ]
     return report
+
+
+def _effect(
+    client: Client, call: Call | Unreplayable, observed: dict[str, Observed], not_run: str | None, server: ReplayServer
+) -> Effect:
+    """The effect of one call on `client`: unknown when it cannot be replayed or the client did not run."""
+    if isinstance(call, Unreplayable):
+        return Effect(UNKNOWN, call.reason)
+    if not_run is not None:
+        return Effect(UNKNOWN, not_run)
+    return _stable(judge(call.expected, observed[call.key], client is not CLAUDE_CODE), server)
 
 
 def _makes(client: Client, call: Call | Unreplayable) -> bool:
