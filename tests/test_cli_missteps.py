@@ -216,3 +216,25 @@ def test_the_pytest_plugin_refuses_a_misspelt_capability(pytester: pytest.Pytest
     result = pytester.runpytest("--conformance", "--co", "-q", "--conformance-capabilities", "visoin")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unknown capability 'visoin': did you mean 'vision'?*"])
+
+
+# --- matrix ----------------------------------------------------------------------------------------
+
+
+def test_the_matrix_tells_alike_runs_apart_and_refuses_bad_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sources = []
+    for name in ("monday", "tuesday"):
+        assert main(["run", "--tier", "smoke", "-k", "streaming.structure", "--out", str(tmp_path / name)]) == 0
+        sources.append(str(tmp_path / name / "report.json"))
+    capsys.readouterr()
+    out = tmp_path / "matrix"
+    assert main(["matrix", *sources, "--out", str(out), "--profile", "claude-code"]) == 0
+    titles = [target["title"] for target in json.loads((out / "matrix.json").read_text())["targets"]]
+    assert titles == ["monday", "tuesday"]
+    capsys.readouterr()
+    assert main(["matrix", *sources, "--label", "one", "--out", str(out)]) == 2
+    assert "1 --label for 2 reports" in error_line(capsys)
+    assert main(["matrix", sources[0], sources[0], "--out", str(out)]) == 2
+    assert "is given twice" in error_line(capsys)

@@ -209,11 +209,11 @@ def build_matrix(
     reports = [(source, RunReport.from_dict(report_document(report, redactor))) for source, report in reports]
     columns: list[Column] = []
     seen: dict[str, int] = {}
-    shared = Counter(target_label(report) for _, report in reports)
+    shared = Counter(_heading(report) for _, report in reports)
     for index, (source, report) in enumerate(reports):
-        # Two runs that would look alike (the same target twice) are told apart by where their report lies.
-        default = _source_name(source, [s for s, r in reports if target_label(r) == target_label(report)])
-        title = titles[index] if index < len(titles) else default if shared[target_label(report)] > 1 else ""
+        # Runs whose headings look alike (the same target twice) are told apart by where their report lies.
+        default = _source_name(source, [s for s, r in reports if _heading(r) == _heading(report)])
+        title = titles[index] if index < len(titles) else default if shared[_heading(report)] > 1 else ""
         label = f"{title}: {target_label(report)}" if title else target_label(report)
         seen[label] = seen.get(label, 0) + 1
         if seen[label] > 1:
@@ -257,14 +257,21 @@ def _touches(result: CaseResult, client: str) -> bool:
     return any(e.get("client") == client and e.get("effect") in ("breaks", "degrades") for e in result.impact)
 
 
+def _heading(report: RunReport) -> tuple[str, str, str, bool]:
+    """What names a column's target at a glance: provider, model, and the host unless it is the embedded
+    reference server (on a new port each run, yet the same target)."""
+    target = report.target
+    return target.provider, target.model, "" if target.reference else report_host(report), target.reference
+
+
 def _source_name(source: str, alike: list[str]) -> str:
-    """The shortest tail of `source`'s directory that differs from those of the `alike` sources."""
+    """The shortest tail of `source`'s directory that differs from those of the `alike` sources ("" if none)."""
     parts = Path(source).parent.parts
     for size in range(1, len(parts) + 1):
         tail = "/".join(parts[-size:])
         if sum(1 for other in alike if "/".join(Path(other).parent.parts[-size:]) == tail) == 1:
             return tail
-    return source
+    return ""
 
 
 def _by_id(results: Iterable[CaseResult]) -> list[CaseResult]:
