@@ -381,6 +381,12 @@ def handle(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot write {exc.filename or args.out}: {exc.strerror or exc}") from None
         verdict, code = judge_gate(args, report, baseline)
         reporter.finish(report, paths, gate_follows=bool(verdict))
+        if args.impact or wants_impact(args):
+            from conformance.impact.tally import summary_lines
+
+            print_lines(
+                ["", "Client impact (docs/impact.md):", *(f"  {line}" for line in summary_lines(report.results))]
+            )
         if args.profile:
             print_lines(_profile_verdict(args.profile, report))
         if interrupts.exit_code is not None:

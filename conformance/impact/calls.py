@@ -49,9 +49,7 @@ class Call:
 
     @property
     def claude_code_sends_it(self) -> bool:
-        """Claude Code streams every Messages call: it meets a recorded stream, or an error (answered
-        the same to a streamed call), never a JSON message nor a token count."""
-        return self.path == MESSAGES and (self.stream or self.response.status >= 400)
+        return claude_code_sends(self.path, self.stream, self.response.status)
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,13 @@ class Unreplayable:
 
     @property
     def claude_code_sends_it(self) -> bool:
-        return self.path == MESSAGES and (self.stream or (self.status or 0) >= 400)
+        return claude_code_sends(self.path, self.stream, self.status)
+
+
+def claude_code_sends(path: str, stream: bool, status: int | None) -> bool:
+    """Claude Code streams every Messages call: it meets a recorded stream, or an error (answered the
+    same to a streamed call), never a JSON message nor a token count."""
+    return path == MESSAGES and (stream or (status or 0) >= 400)
 
 
 def endpoint(exchange: Exchange) -> str | None:
