@@ -8,7 +8,7 @@ test process, so it works under pytest-xdist too (each worker starts its own).
 
 Verdicts map onto pytest outcomes: a case that fails the gate (`failed` and `error`; more with
 --conformance-fail-on) fails its item with every finding in the message; `skipped` and
-`unsupported` skip; `deviation` passes. With `--baseline FILE` a case the baseline expects to
+`unsupported` skip; `deviation` and `warning` pass. With `--baseline FILE` a case the baseline expects to
 fail is marked xfail: it xfails while it fails as recorded, fails if it got worse, and XPASSes
 once it is fixed.
 
@@ -119,7 +119,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--conformance-fail-on",
         choices=FAIL_ON_CHOICES,
         default=DEFAULT_FAIL_ON,
-        help="least severe outcome that fails an item: failed (and error), deviation or unsupported",
+        help="least severe outcome that fails an item: failed (and error), deviation, unsupported or warning, "
+        "each failing on everything worse too",
     )
 
 
