@@ -70,6 +70,18 @@ def test_a_baseline_records_warnings_only_for_a_gate_that_fails_on_them(tmp_path
     assert load_baseline(strict).expectations["a.warn"] == Expectation(Outcome.WARNING, "no request-id header")
 
 
+def test_a_baseline_from_before_warnings_loads_and_gates_a_warning_run(tmp_path: Path) -> None:
+    path = tmp_path / "old.yaml"
+    path.write_text("version: 1\ncases:\n  a.stream: {outcome: failed, reason: no pings}\n  b.dev: deviation\n")
+    old = load_baseline(path)
+    assert old.expectations == {
+        "a.stream": Expectation(Outcome.FAILED, "no pings"),
+        "b.dev": Expectation(Outcome.DEVIATION),
+    }
+    verdict = gate([result("a.stream", Outcome.WARNING), result("b.dev", Outcome.DEVIATION)], old, "warning")
+    assert [c.id for c in verdict.fixed] == ["a.stream"] and [c.id for c in verdict.known] == ["b.dev"]
+
+
 def test_a_warning_fails_the_gate_only_with_fail_on_warning() -> None:
     results = [result("a.warn", Outcome.WARNING), result("b.unsup", Outcome.UNSUPPORTED)]
     assert gate(results).ok and gate(results, fail_on="unsupported").regressions[0].id == "b.unsup"
