@@ -45,6 +45,15 @@ def test_a_misspelt_provider_is_a_usage_error_with_a_suggestion(capsys: pytest.C
     assert "did you mean 'openrouter'?" in error_line(capsys)
 
 
+def test_a_misspelt_tier_or_profile_gets_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--tier", "smok"])
+    assert exited.value.code == 2
+    assert "unknown tier 'smok': did you mean 'smoke'?" in error_line(capsys)
+    assert main(["run", "--profile", "claude-cod", "--dry-run"]) == 2
+    assert "unknown profile 'claude-cod': did you mean 'claude-code'?" in error_line(capsys)
+
+
 def test_an_unknown_flag_names_its_command(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["run", "--bse-url", "http://x"])

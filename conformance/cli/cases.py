@@ -12,6 +12,7 @@ from conformance.cli.common import (
     UsageError,
     add_profile_flag,
     add_public_header,
+    choice,
     plural,
     positive,
     print_lines,
@@ -30,7 +31,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="list cases: id, feature, tier, spec clause, requests, max output tokens",
         description="List the cases with their feature, tier, spec clause, request count and worst-case output tokens.",
     )
-    listing.add_argument("--tier", choices=TIERS, help="only this tier and the cheaper ones")
+    listing.add_argument(
+        "--tier",
+        type=choice("tier", TIERS),
+        metavar="{" + ",".join(TIERS) + "}",
+        help="only this tier and the cheaper ones",
+    )
     listing.add_argument("-k", dest="keyword", metavar="EXPR", help="only cases whose id or feature matches")
     listing.add_argument("--cases", type=Path, metavar="DIR", help="load cases from DIR (default: the built-in cases)")
     add_profile_flag(listing)
@@ -63,7 +69,13 @@ def _register_from_capture(actions: argparse._SubParsersAction) -> None:
     capture.add_argument(
         "--feature", help="feature and id prefix of the cases (default: clients.<the file's name without .yaml>)"
     )
-    capture.add_argument("--tier", choices=TIERS, default="provider", help="tier of the cases (default: %(default)s)")
+    capture.add_argument(
+        "--tier",
+        type=choice("tier", TIERS),
+        metavar="{" + ",".join(TIERS) + "}",
+        default="provider",
+        help="tier of the cases (default: %(default)s)",
+    )
     capture.add_argument(
         "--keep-model", action="store_true", help="keep the recorded model names instead of $model (the target's)"
     )

@@ -106,6 +106,32 @@ def check_names(kind: str, given: Iterable[str], known: Iterable[str]) -> None:
         raise UsageError(str(exc)) from None
 
 
+def choice(kind: str, known: Sequence[str]) -> Callable[[str], str]:
+    """An argparse type: one of `known`, a near miss answered with a "did you mean"."""
+    from conformance.vocabulary import unknown_name
+
+    def parse(value: str) -> str:
+        problem = unknown_name(kind, value, known)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    return parse
+
+
+def load_profile(name: str) -> Profile:
+    """A consumer profile by name or file; an unknown name gets a "did you mean"."""
+    from conformance.consumers import ProfileError, get_profile, load_profiles
+    from conformance.vocabulary import unknown_name
+
+    try:
+        return get_profile(name)
+    except ProfileError as exc:
+        known = [] if name.endswith((".yaml", ".yml")) else list(load_profiles())
+        problem = unknown_name("profile", name, known) if known else None
+        raise UsageError(f"{problem}; or give a path to a .yaml file" if problem else str(exc)) from None
+
+
 def add_read_bounds(
     group: argparse._ActionsContainer, *, silence_default: float, body_help: str, events_help: str
 ) -> None:
@@ -209,16 +235,6 @@ def load_catalogue(directory: Path | None) -> list[Case]:
     try:
         return load_cases(directory)
     except CaseError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def load_profile(name: str) -> Profile:
-    """A consumer profile by name or file."""
-    from conformance.consumers import ProfileError, get_profile
-
-    try:
-        return get_profile(name)
-    except ProfileError as exc:
         raise UsageError(str(exc)) from None
 
 

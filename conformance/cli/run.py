@@ -19,6 +19,7 @@ from conformance.cli.common import (
     add_gate_flags,
     add_profile_flag,
     add_read_bounds,
+    choice,
     header,
     judge_gate,
     load_baseline,
@@ -104,7 +105,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     selection = run.add_argument_group("selection")
     selection.add_argument(
         "--tier",
-        choices=TIERS,
+        type=choice("tier", TIERS),
+        metavar="{" + ",".join(TIERS) + "}",
         help=f"run the cases of this tier and the cheaper ones: {' < '.join(TIERS)} (default: extended, all but "
         "the provider probes; with --profile, the cases the profile names whatever their tier)",
     )
