@@ -16,6 +16,7 @@ import anthropic
 import httpx
 import pytest
 
+from conformance.cases import load_cases
 from conformance.cli import main
 from conformance.cli.heartbeat import Heartbeat
 from conformance.preflight import diagnose
@@ -240,8 +241,11 @@ def test_the_matrix_tells_alike_runs_apart_and_refuses_bad_labels(
     capsys.readouterr()
     out = tmp_path / "matrix"
     assert main(["matrix", *sources, "--out", str(out), "--profile", "claude-code"]) == 0
-    titles = [target["title"] for target in json.loads((out / "matrix.json").read_text())["targets"]]
-    assert titles == ["monday", "tuesday"]
+    matrix = json.loads((out / "matrix.json").read_text())
+    assert [target["title"] for target in matrix["targets"]] == ["monday", "tuesday"]
+    tiers = {case.id: case.tier for case in load_cases()}
+    not_run = [case_id for row in matrix["rows"] for cell in row["cells"] for case_id in cell.get("not_run", [])]
+    assert not_run and {tiers[case_id] for case_id in not_run} == {"smoke"}  # within the tiers the runs chose
     capsys.readouterr()
     assert main(["matrix", *sources, "--label", "one", "--out", str(out)]) == 2
     assert "1 --label for 2 reports" in error_line(capsys)

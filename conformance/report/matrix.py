@@ -230,11 +230,13 @@ def build_matrix(
         for index, feature in enumerate(features)
     ]
     for profile in profiles:
-        expected = {case.id for case in profile.select(catalogue or [])}
+        expected = profile.select(catalogue or [])
         cells = []
         for column in columns:
             results = _by_id(profile.select(column.report.results))
-            cells.append(Cell(results, sorted(expected - {r.id for r in column.report.results})))
+            tiers = _tiers_run(column.report)
+            left_out = {case.id for case in expected if case.tier in tiers} - {r.id for r in column.report.results}
+            cells.append(Cell(results, sorted(left_out)))
         rows.append(Row(f"r{len(rows)}", "profile", profile.name, cells, profile.title, profile.description, profile))
     clients = sorted({str(e.get("client")) for c in columns for r in c.report.results for e in r.impact})
     for client in clients:
@@ -255,6 +257,13 @@ def build_matrix(
 def _touches(result: CaseResult, client: str) -> bool:
     """The case's answers break or degrade `client`."""
     return any(e.get("client") == client and e.get("effect") in ("breaks", "degrades") for e in result.impact)
+
+
+def _tiers_run(report: RunReport) -> tuple[str, ...]:
+    """The tiers a run selected: up to the most expensive tier among its cases (a smoke run did not leave
+    out the core cases, it never meant to run them)."""
+    ran = [TIERS.index(result.tier) for result in report.results if result.tier in TIERS]
+    return TIERS[: max(ran) + 1] if ran else TIERS
 
 
 def _heading(report: RunReport) -> tuple[str, str, str, bool]:
