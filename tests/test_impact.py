@@ -125,6 +125,9 @@ def test_a_stream_error_must_reach_the_client_as_that_error() -> None:
     assert judge(expected, Observed(error="OverloadedError: Overloaded")).effect == UNAFFECTED
     assert judge(expected, Observed(error="APIConnectionError: Connection error.")).effect == DEGRADES
     assert judge(expected, Observed(message=message())).effect == DEGRADES
+    api_error = expected_answer(stream_exchange(text_stream()).response, {}, False, {"stream_error": "api_error"})
+    assert judge(api_error, Observed(error="InternalServerError: 500 Internal server error")).effect == UNAFFECTED
+    assert judge(api_error, Observed(error="APIConnectionError: Connection error.")).effect == DEGRADES
 
 
 def test_a_case_takes_the_worst_effect_of_its_calls() -> None:

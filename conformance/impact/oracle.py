@@ -27,6 +27,12 @@ STOP_REASONS = frozenset(
     {"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal", "model_context_window_exceeded"}
 )
 MAX_DETAIL = 300
+# How the clients word an error type in what they raise, besides naming the type itself.
+ERROR_WORDS = {
+    "overloaded_error": ("overloaded",),
+    "api_error": ("internal server error", "internalservererror"),
+    "rate_limit_error": ("rate limit", "ratelimiterror"),
+}
 _API_ERROR_STATUS = re.compile(r"\bAPI Error: (\d{3})\b")
 
 
@@ -199,10 +205,11 @@ def judge(expected: Expected, observed: Observed, sees_tool_input: bool = True) 
 
 
 def _names_error(message: str, error_type: str) -> bool:
-    """The client's error says which error it was: overloaded_error is "Overloaded" (OverloadedError,
-    "529 Overloaded"), api_error "api_error" or "APIError"."""
-    kind = error_type.removesuffix("_error").replace("_", "").lower()
-    return kind in message.replace("_", "").lower()
+    """The client's error says which error it was: its type, or the words and class the SDKs and
+    Claude Code give it (overloaded_error: "Overloaded", OverloadedError; api_error: "Internal server
+    error", InternalServerError)."""
+    said = message.lower()
+    return any(word in said for word in (error_type, *ERROR_WORDS.get(error_type, ())))
 
 
 def _judge_error(expected: Expected, observed: Observed) -> Effect:
