@@ -246,6 +246,9 @@ def test_the_matrix_tells_alike_runs_apart_and_refuses_bad_labels(
     tiers = {case.id: case.tier for case in load_cases()}
     not_run = [case_id for row in matrix["rows"] for cell in row["cells"] for case_id in cell.get("not_run", [])]
     assert not_run and {tiers[case_id] for case_id in not_run} == {"smoke"}  # within the tiers the runs chose
+    page = (out / "matrix.html").read_text()
+    assert 'class="exchange"' not in page  # each run's report.html has them: linked, not copied
+    assert 'href="../monday/report.html#case-streaming.structure"' in page
     capsys.readouterr()
     assert main(["matrix", *sources, "--label", "one", "--out", str(out)]) == 2
     assert "1 --label for 2 reports" in error_line(capsys)

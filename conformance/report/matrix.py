@@ -27,7 +27,7 @@ from conformance.impact.names import EFFECTS, client_title
 from conformance.model import CaseResult, Outcome, RunReport
 from conformance.redact import Redactor
 from conformance.report.evidence import report_document, strict_json
-from conformance.report.html import _case_view, _environment
+from conformance.report.html import CaseView, _case_view, _environment
 from conformance.report.json_report import atomic_write_text, headline, parse_timestamp, write_json_document
 from conformance.report.junit import xml_text
 
@@ -428,6 +428,9 @@ class _CaseEntry:
     column: int
     rows: str
     view: Any
+    # The case in its run's own report.html, when that page sits next to its report.json: the exchanges
+    # are shown there, not copied into the matrix a second time.
+    link: str = ""
 
 
 def render_matrix_html(matrix: Matrix) -> str:
@@ -436,7 +439,11 @@ def render_matrix_html(matrix: Matrix) -> str:
     for column in matrix.columns:
         for result in sorted(column.report.results, key=lambda r: r.id):
             rows = " ".join(row.key for row in matrix.rows if any(r is result for r in row.cells[column.index].results))
-            entries.append(_CaseEntry(column.index, rows, _case_view(result)))
+            if column.html_link:
+                view = CaseView(result, headline(result))
+                entries.append(_CaseEntry(column.index, rows, view, f"{column.html_link}#case-{result.id}"))
+            else:
+                entries.append(_CaseEntry(column.index, rows, _case_view(result)))
     template = _environment().get_template("matrix.html.j2")
     return template.render(
         matrix=matrix,
