@@ -97,6 +97,15 @@ def test_a_message_answer_is_judged_by_what_the_client_made_of_it(observed: Obse
     assert judge(expected, observed).effect == effect
 
 
+def test_a_client_refusing_a_max_tokens_stop_refuses_the_contracts_answer_alike() -> None:
+    events = [*text_stream()[:-2], message_delta("max_tokens"), text_stream()[-1]]
+    expected = expected_answer(stream_exchange(events).response, {}, False, {"stop_reason": "max_tokens"})
+    refused = Observed(error="API Error: Claude's response exceeded the 32000 output token maximum.")
+    assert judge(expected, refused).effect == UNAFFECTED
+    cut_short = expected_answer(stream_exchange(events).response, {}, False, {"stop_reason": "end_turn"})
+    assert judge(cut_short, refused).effect == BREAKS_EFFECT
+
+
 def test_lost_tool_input_degrades_a_client_that_shows_it_but_not_one_that_runs_tools() -> None:
     events = tool_stream(fragments=())
     expected = expected_answer(stream_exchange(events).response, tool_request_body(), False, None)
