@@ -328,3 +328,13 @@ def test_a_report_where_everything_passed_has_nothing_to_replay(tmp_path: Path) 
     write_reports(report_of(passed), tmp_path)
     assert main(["impact", str(tmp_path / "report.json"), "--clients", "python-sdk"]) == 0
     assert "impact" not in json.loads((tmp_path / "report.json").read_text())["results"][0]
+
+
+def test_a_cassette_is_read_as_the_report_of_its_recorded_cases(tmp_path: Path) -> None:
+    from conformance.cassette import write_cassette
+
+    get_models = Exchange(Request("GET", "https://gateway.example.test/v1/models"), None, error="refused")
+    write_cassette(report_of(failed(get_models, case_id="models.list")), [], tmp_path / "cassette")
+    assert main(["impact", str(tmp_path / "cassette"), "--out", str(tmp_path / "out")]) == 0
+    [result] = json.loads((tmp_path / "out" / "report.json").read_text())["results"]
+    assert result["id"] == "models.list" and result["outcome"] == "failed" and "impact" not in result
