@@ -181,7 +181,8 @@ def test_no_redirect_is_followed(name: str, battery: dict[str, Any]) -> None:
     report = strict_json(played.report.read_text(encoding="utf-8"))
     statuses = [(e.get("response") or {}).get("status") for r in report["results"] for e in r["exchanges"]]
     assert statuses and set(statuses) == {307}, statuses
-    assert battery["requests"][name] == len(BY_NAME[name].cases)
+    # One request per case, and the run's pre-flight probe of the Messages endpoint.
+    assert battery["requests"][name] == len(BY_NAME[name].cases) + 1
 
 
 # --- interrupts and stale reports -------------------------------------------------------------------
@@ -197,8 +198,9 @@ def test_an_interrupted_run_writes_a_partial_report(
     before = hostile.received("slow")
 
     def interrupt(process: subprocess.Popen[bytes]) -> None:
-        # One case at a time, of at most two requests each: by the fifth request two cases have finished.
-        wait_until(lambda: hostile.received("slow") >= before + 5, process, "the fifth request")
+        # The pre-flight probe, then one case at a time of at most two requests each: by the sixth
+        # request two cases have finished.
+        wait_until(lambda: hostile.received("slow") >= before + 6, process, "the sixth request")
         process.send_signal(signum)
 
     played = run_measured(argv, out, tmp_path / "console", during=interrupt)
