@@ -338,17 +338,17 @@ def handle(args: argparse.Namespace) -> int:
             )
         except TargetError as exc:
             raise UsageError(str(exc)) from None
-        if args.base_url is not None and not args.no_preflight:
-            try:
-                preflight(target, min(limits.timeout, 10.0))
-            except PreflightError as exc:
-                raise UsageError(str(exc)) from None
         redactor = target.redactor()
         try:
             args.out.mkdir(parents=True, exist_ok=True)
             clear_reports(args.out)  # what --out holds is this run's report, never an earlier one
         except OSError as exc:
             raise UsageError(f"cannot write the reports to {args.out}: {exc.strerror or exc}") from None
+        if args.base_url is not None and not args.no_preflight:
+            try:
+                preflight(target, min(limits.timeout, 10.0))
+            except PreflightError as exc:
+                raise UsageError(str(exc)) from None
         reporter = ConsoleReporter(verbose=args.verbose, redactor=redactor)
         reporter.start(target.info(), len(cases))
         heartbeat = Heartbeat(reporter.case_done, len(cases), lambda line: print_lines([line]))
