@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import secrets
 from contextlib import ExitStack
@@ -293,6 +292,8 @@ def _profile_verdict(name: str, report: RunReport) -> list[str]:
 
 
 def handle(args: argparse.Namespace) -> int:
+    import asyncio
+
     from conformance.cli.heartbeat import Heartbeat
     from conformance.generate.session import run_plan
     from conformance.interrupts import Interrupts
