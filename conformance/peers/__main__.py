@@ -11,7 +11,7 @@ from conformance.cases import TIERS
 from conformance.peers.harness import DEFAULT_OUT, DEFAULT_WORKDIR, PEERS, run_peer
 from conformance.peers.process import PeerError
 
-SUMMARY_KEYS = ("passed", "failed", "deviation", "unsupported", "skipped", "error")
+SUMMARY_KEYS = ("passed", "warning", "failed", "deviation", "unsupported", "skipped", "error")
 
 
 def main(argv: list[str] | None = None) -> int:
