@@ -102,7 +102,7 @@ def test_an_unreachable_endpoint_is_one_line_and_exit_2(tmp_path: Path) -> None:
         "conformance: error: cannot reach http://127.0.0.1:9: connection refused or host unknown; is the target "
         "running, and is --base-url right?"
     ]
-    assert not out.exists()
+    assert not (out / "report.json").exists()
 
 
 def test_without_preflight_an_unreachable_endpoint_errors_every_case(tmp_path: Path) -> None:

@@ -83,7 +83,7 @@ def test_a_v1_suffix_is_explained_once_before_any_case(capsys: pytest.CaptureFix
     assert code == 2
     line = error_line(capsys)
     assert "drop /v1 from --base-url" in line and f"(use {base_url})" in line
-    assert not (tmp_path / "o").exists()
+    assert not (tmp_path / "o" / "report.json").exists()
 
 
 def test_the_probe_says_nothing_of_a_conforming_answer() -> None:

@@ -43,7 +43,8 @@ _CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 def _cases(count: int) -> str:
-    return f"{count} case" if count == 1 else f"{count} cases"
+    """ "case" for one, "cases" otherwise."""
+    return "case" if count == 1 else "cases"
 
 
 def _safe(text: str) -> str:
@@ -117,7 +118,7 @@ class ConsoleReporter:
         if target.reference:
             title.append(" (embedded reference server)", style="dim")
         self._print(title)
-        facts = [f"provider {target.provider or '-'}", f"model {target.model or '-'}", _cases(total)]
+        facts = [f"provider {target.provider or '-'}", f"model {target.model or '-'}", f"{total} {_cases(total)}"]
         self._print(Text(_safe(", ".join(facts)), style="dim"))
 
     def case_done(self, result: CaseResult) -> None:
@@ -213,7 +214,8 @@ class ConsoleReporter:
             self._print(
                 Text.assemble(
                     (f"INTERRUPTED{_safe(why)}", "bold magenta"),
-                    f"  {_cases(len(report.not_run))} of the plan did not run: the reports are partial",
+                    f"  {len(report.not_run)} planned {_cases(len(report.not_run))} did not run: "
+                    "the reports are partial",
                 )
             )
         counts = ", ".join(f"{summary[o.value]} {o.value}" for o in Outcome if summary[o.value])
