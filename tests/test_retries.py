@@ -4,30 +4,29 @@ bounded number of times, and what stays transient is `error`, never `failed` or 
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import socket
 import struct
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from pathlib import Path
 
 import pytest
 
 from conformance.cases import load_cases
-from conformance.cli import main
 from conformance.model import Exchange, Outcome, Request, Response
-from conformance.reference import ReferenceServer
-from conformance.retry import MAX_RETRY_WAIT, TRANSIENT_ERRORS, RetryPolicy, is_transient, retry_after
+from conformance.retry import MAX_RETRY_WAIT, RetryPolicy, is_transient, retry_after
 from conformance.runner import RETRY_CHECK, run_suite
 from conformance.target import Target
 from conformance.transport import Limits, Transport
-from tests.flaky import ANSWERS, FlakyFront
-from tests.hostile import Writer, hostile_server
+from tests.hostile import HostileRequest, HostileServer, Writer, hostile_server
+from tests.hostile_targets import error_answer, send
 
 KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
 
 pytest_plugins = ["pytester"]
+
+RATE_LIMITED = error_answer(429, "rate_limit_error", "retry-after: 0\r\n")
+OVERLOADED = error_answer(529, "overloaded_error", "retry-after: 0\r\n")
 
 
 def answer(status: int, **headers: str) -> Exchange:
@@ -84,9 +83,7 @@ def run_against_answer(raw: bytes, ids: tuple[str, ...], retries: int = 2) -> tu
 
 
 def test_a_lasting_overload_is_an_error_after_the_retries_not_a_failure() -> None:
-    results, requests = run_against_answer(
-        ANSWERS["529"].replace(b"\r\n\r\n", b"\r\nretry-after: 0\r\n\r\n", 1), ("text.string-content",)
-    )
+    results, requests = run_against_answer(OVERLOADED, ("text.string-content",))
     result = results["text.string-content"]
     assert requests == 3
     assert result.outcome is Outcome.ERROR
@@ -97,58 +94,28 @@ def test_a_lasting_overload_is_an_error_after_the_retries_not_a_failure() -> Non
 
 def test_an_optional_feature_rate_limited_is_an_error_not_unsupported() -> None:
     optional = next(case for case in load_cases() if case.optional and len(case.steps) == 1)
-    results, _ = run_against_answer(ANSWERS["429"], (optional.id,), retries=0)
+    results, _ = run_against_answer(RATE_LIMITED, (optional.id,), retries=0)
     assert results[optional.id].outcome is Outcome.ERROR
     assert results[optional.id].reason.startswith("the target answered 429 rate_limit_error once")
 
 
 def test_a_case_that_expects_the_status_is_not_retried() -> None:
-    results, requests = run_against_answer(ANSWERS["429"], ("errors.rate-limited",))
+    results, requests = run_against_answer(RATE_LIMITED, ("errors.rate-limited",))
     assert requests == 1
     assert results["errors.rate-limited"].attempts == 1
     assert results["errors.rate-limited"].outcome is not Outcome.ERROR
 
 
-def results_in(out: Path) -> dict[str, dict]:
-    return {r["id"]: r for r in json.loads((out / "report.json").read_text())["results"]}
-
-
-@pytest.mark.parametrize("retries", [4, 0])
-def test_a_flaky_target_fails_exactly_the_cases_a_clean_one_fails(tmp_path: Path, retries: int) -> None:
-    """With a fifth of the requests answered 429, 529 or a reset, a case a transient answer touched has the
-    outcome of a clean run, or `error` when it stayed transient: a transient answer is never a verdict."""
-    key = "flaky-" + secrets.token_hex(16)
-    with ReferenceServer(api_key=key) as server:
-        main(["run", "--base-url", server.base_url, "--api-key", key, "--out", str(tmp_path / "clean")])
-        with FlakyFront(server.base_url, share=0.2, seed=7) as front:
-            argv = ["run", "--base-url", front.base_url, "--api-key", key, "--retries", str(retries)]
-            main([*argv, "--out", str(tmp_path / "flaky")])
-    assert sum(front.faults_served.values()) >= 10 and len(front.faults_served) == 3
-    clean, flaky = results_in(tmp_path / "clean"), results_in(tmp_path / "flaky")
-    assert clean.keys() == flaky.keys()
-    errors = set()
-    for case_id, result in flaky.items():
-        if result["outcome"] == clean[case_id]["outcome"]:
-            continue
-        # A case no fault touched (sent once, not an error) may differ only as the target itself varies
-        # between two runs (a stream's timing, say): no transient answer made that verdict.
-        assert result["outcome"] == "error" or result.get("attempts", 1) == 1, (case_id, result["reason"])
-        if result["outcome"] == "error":
-            assert "transient" in result["reason"] or result["reason"].startswith(TRANSIENT_ERRORS), result["reason"]
-            errors.add(case_id)
-    if retries:
-        assert len(errors) <= 2  # still transient after five tries: 0.2 ** 5 of the requests
-    else:
-        assert errors  # a fifth of the requests failing shows without retries
-
-
 def test_the_pytest_plugin_retries_too(pytester: pytest.Pytester) -> None:
-    with ReferenceServer() as server, FlakyFront(server.base_url, share=1.0, faults=("429",)) as front:
-        argv = ["--conformance", "--conformance-base-url", front.base_url, "--api-key", "k"]
+    async def rate_limited(request: HostileRequest, writer: asyncio.StreamWriter) -> None:
+        await send(writer, [RATE_LIMITED])
+
+    with HostileServer({"rate-limited": rate_limited}) as server:
+        argv = ["--conformance", "--conformance-base-url", server.url("rate-limited"), "--api-key", "k"]
         result = pytester.runpytest(*argv, "-k", "text.string-content", "--conformance-retries", "1")
     result.assert_outcomes(failed=1)
     assert "the target answered 429 rate_limit_error twice" in result.stdout.str()
-    assert front.faults_served == {"429": 2}
+    assert server.received("rate-limited") == 2
 
 
 def test_negative_retries_are_a_usage_error(pytester: pytest.Pytester) -> None:
