@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from conformance.filler import filler
 
 # Cheapest first. A tier includes the ones before it: `--tier extended` runs smoke, core and
@@ -226,13 +224,13 @@ def load_file(path: Path, fragments: dict[str, Any] | None = None) -> list[Case]
     ]
 
 
-# libyaml's loader when PyYAML was built with it (four times faster on the catalogue), else the pure-Python one.
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _read_yaml(path: Path) -> Any:
+    import yaml  # only when a case file is read: declaring the command line imports this module
+
+    # libyaml's loader when PyYAML was built with it (four times faster on the catalogue), else the pure-Python one.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except yaml.YAMLError as exc:
         raise CaseError(f"{path}: not valid YAML: {exc}") from exc
 

@@ -13,14 +13,18 @@ import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conformance.cases import Case
-from conformance.generate import schemas, strategy
-from conformance.generate.build import GeneratedCase, build
 from conformance.generate.options import POSITIVE_SHARE, Budget, BudgetError, GenerationOptions
 from conformance.specs.documents import display_path
 from conformance.specs.profiles import CANONICAL, load_profile
+
+if TYPE_CHECKING:  # schemathesis and hypothesis are imported only when cases are generated
+    from schemathesis.generation.modes import GenerationMode
+
+    from conformance.generate.build import GeneratedCase
+    from conformance.generate.schemas import Operation
 
 # Draws per case wanted: some draws are duplicates, or not negative once in a whole request.
 OVERSAMPLE = 2
@@ -134,6 +138,8 @@ def _contract_name(provider: str) -> str:
 def generate(options: GenerationOptions) -> list[GeneratedCase]:
     """The generated cases of a run: negative ones from the canonical contract, positive ones
     (when on) from the provider's; the same options always give the same cases."""
+    from conformance.generate import schemas, strategy
+
     positive_count = options.count // POSITIVE_SHARE if options.positive else 0
     negative_count = options.count - positive_count
     chosen: list[GeneratedCase] = []
@@ -149,8 +155,8 @@ def generate(options: GenerationOptions) -> list[GeneratedCase]:
 
 def pick(
     document: dict[str, Any],
-    operations: list[schemas.Operation],
-    mode: strategy.GenerationMode,
+    operations: list[Operation],
+    mode: GenerationMode,
     count: int,
     options: GenerationOptions,
 ) -> list[GeneratedCase]:
@@ -159,6 +165,9 @@ def pick(
     With far fewer cases wanted than there are operations, a seeded choice of operations is
     drawn from, so that a small run costs little to generate too.
     """
+    from conformance.generate import schemas, strategy
+    from conformance.generate.build import build
+
     if count * OVERSAMPLE < len(operations):
         rng = random.Random(strategy.derived_seed(options.seed, mode.value))
         chosen = set(rng.sample(range(len(operations)), count * OVERSAMPLE))

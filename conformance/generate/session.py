@@ -5,18 +5,18 @@ they cost."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from conformance.generate.build import GeneratedCase
-from conformance.generate.export import clear_exports, export_failure
 from conformance.generate.plan import Plan
-from conformance.generate.shrink import Allowance, shrink
 from conformance.model import CaseResult, Outcome, RunReport
 from conformance.redact import Redactor
 from conformance.retry import RetryPolicy
 from conformance.runner import ResultCallback, Runner, Stop, run_suite, target_transport
 from conformance.target import Target
 from conformance.transport import Limits
+
+if TYPE_CHECKING:
+    from conformance.generate.build import GeneratedCase
 
 
 async def run_plan(
@@ -40,6 +40,9 @@ async def run_plan(
     )
     if plan.options is None:
         return report
+    from conformance.generate.export import clear_exports, export_failure  # schemathesis only when generating
+    from conformance.generate.shrink import Allowance, shrink
+
     generation = plan.metadata()
     if report.interrupted:
         report.generation = generation

@@ -1,0 +1,37 @@
+"""Declaring the command line, and a run without generated cases, import none of the heavy libraries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("schemathesis", "hypothesis", "httpx", "jsonschema", "uvicorn", "starlette", "rich", "jinja2", "asyncio")
+
+
+def _imported_after(code: str) -> set[str]:
+    """The heavy top-level modules a fresh interpreter holds after running `code`."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    return set(json.loads(completed.stdout.splitlines()[-1])) & set(HEAVY)
+
+
+def test_help_imports_no_heavy_library() -> None:
+    code = (
+        "import contextlib, io\n"
+        "from conformance.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])"
+    )
+    assert _imported_after(code) == set()
+
+
+def test_a_plan_without_generated_cases_imports_no_schemathesis() -> None:
+    code = (
+        "from conformance.cases import load_cases\n"
+        "from conformance.generate.options import Budget\n"
+        "from conformance.generate.plan import make_plan\n"
+        "import conformance.generate.session\n"
+        "make_plan(load_cases(), None, Budget(None, None))"
+    )
+    assert not _imported_after(code) & {"schemathesis", "hypothesis"}
