@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from conformance.baseline import (
+    BREAKS,
     DEFAULT_FAIL_ON,
     FAIL_ON_CHOICES,
     FIXED,
@@ -117,7 +118,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--conformance-fail-on",
-        choices=FAIL_ON_CHOICES,
+        choices=[choice for choice in FAIL_ON_CHOICES if choice != BREAKS],  # items are judged without impact
         default=DEFAULT_FAIL_ON,
         help="least severe outcome that fails an item: failed (and error), deviation, unsupported or warning, "
         "each failing on everything worse too",
