@@ -176,12 +176,19 @@ def judge(
     """The whole verdict on a case: findings (deviations marked by the profile), outcome, reason, cost.
 
     `tries` (one count per exchange) says how often each request was sent: see `decide`. Each stream is
-    validated and folded once, however many checks, expectations and later steps read it.
+    validated and folded once, however many checks, expectations and later steps read it. With a
+    provider profile other than anthropic, `own_docs` judges the exchanges against the provider's own
+    documented contract: the second axis, which leaves the outcome as it is.
     """
     with one_judgement():
         findings = apply_profile(findings_for(case, exchanges), case, exchanges, profile)
         outcome, reason = decide(case, findings, exchanges, tries)
         input_tokens, output_tokens = usage_tokens(exchanges)
+    own_docs = None
+    if profile is not None and profile.name != "anthropic":
+        from conformance.own_contract import own_contract, own_docs_verdict  # openapi-core: only when needed
+
+        own_docs = own_docs_verdict(exchanges, own_contract(profile.contract_path))
     return case_result(
         case,
         outcome,
@@ -192,4 +199,5 @@ def judge(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         attempts=max(tries, default=1) if tries else 1,
+        own_docs=own_docs,
     )

@@ -270,6 +270,9 @@ class CaseResult:
     # What the recorded answers do to real clients (conformance.impact): one
     # {client, version, effect, detail} per client; empty when not computed.
     impact: list[dict[str, str]] = field(default_factory=list)
+    # The verdict as the provider's own documented contract says (conformance.own_contract):
+    # {outcome: passed|failed|not-documented, findings: [Finding]}; None for anthropic or offline.
+    own_docs: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -292,6 +295,11 @@ class CaseResult:
             data["attempts"] = self.attempts
         if self.impact:
             data["impact"] = [dict(entry) for entry in self.impact]
+        if self.own_docs is not None:
+            data["own_docs"] = {
+                "outcome": self.own_docs["outcome"],
+                "findings": [finding.to_dict() for finding in self.own_docs["findings"]],
+            }
         return data
 
     @classmethod
@@ -312,6 +320,7 @@ class CaseResult:
             generated=bool(data.get("generated", False)),
             attempts=_count(data.get("attempts"), default=1),
             impact=[dict(entry) for entry in data.get("impact") or [] if isinstance(entry, dict)],
+            own_docs=_own_docs(data.get("own_docs")),
         )
 
 
@@ -428,6 +437,13 @@ class RunReport:
             interrupted=data.get("interrupted"),
             not_run=[str(case_id) for case_id in data.get("not_run") or []],
         )
+
+
+def _own_docs(data: Any) -> dict[str, Any] | None:
+    """A report's `own_docs` read back (None when absent: reports written before it, or anthropic)."""
+    if not isinstance(data, dict) or not isinstance(data.get("outcome"), str):
+        return None
+    return {"outcome": data["outcome"], "findings": [Finding.from_dict(f) for f in data.get("findings") or []]}
 
 
 def _count(value: Any, default: int = 0) -> int:
