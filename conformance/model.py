@@ -439,6 +439,19 @@ class RunReport:
         )
 
 
+# The outcomes of the second axis, "as the provider's own docs say" (conformance.own_contract).
+OWN_DOCS_OUTCOMES = ("passed", "failed", "not-documented")
+
+
+def own_docs_line(provider: str, results: list[CaseResult]) -> str | None:
+    """`as P's own docs say: N passed, M failed, K not documented`, or None when no case has the axis."""
+    judged = [r.own_docs["outcome"] for r in results if r.own_docs is not None]
+    if not judged:
+        return None
+    counts = ", ".join(f"{judged.count(outcome)} {outcome.replace('-', ' ')}" for outcome in OWN_DOCS_OUTCOMES)
+    return f"as {provider}'s own docs say: {counts}"
+
+
 def _own_docs(data: Any) -> dict[str, Any] | None:
     """A report's `own_docs` read back (None when absent: reports written before it, or anthropic)."""
     if not isinstance(data, dict) or not isinstance(data.get("outcome"), str):

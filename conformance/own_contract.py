@@ -22,12 +22,10 @@ from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_core.validation.schemas import oas32_schema_validators_factory
 
-from conformance.model import Exchange, Finding, Severity, SSEEvent
+from conformance.model import OWN_DOCS_OUTCOMES, Exchange, Finding, Severity, SSEEvent
 from conformance.specs.documents import SpecError, load
 
-PASSED = "passed"
-FAILED = "failed"
-NOT_DOCUMENTED = "not-documented"
+PASSED, FAILED, NOT_DOCUMENTED = OWN_DOCS_OUTCOMES
 STREAM = "text/event-stream"
 
 

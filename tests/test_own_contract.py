@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from typing import Any
 
+from rich.console import Console
+
 from conformance.cases import load_cases
-from conformance.model import CaseResult, Outcome, RunReport
+from conformance.model import CaseResult, Finding, Outcome, RunReport, TargetInfo
 from conformance.own_contract import check_own_docs, own_contract, own_docs_verdict
 from conformance.reference import ReferenceServer
+from conformance.report.console import ConsoleReporter
+from conformance.report.html import render_html
+from conformance.report.matrix import build_matrix, matrix_to_dict, render_matrix_html, render_matrix_markdown
 from conformance.runner import run_suite
 from conformance.specs.profiles import load_profile
 from conformance.target import Target
@@ -120,3 +126,57 @@ def test_an_anthropic_run_has_no_second_axis() -> None:
         target = Target(base_url=server.base_url, api_key=API_KEY)
         report = asyncio.run(run_suite(target, [CASES["errors.missing-max-tokens"]], concurrency=1))
     assert report.results[0].own_docs is None
+
+
+def provider_report(provider: str, *results: CaseResult) -> RunReport:
+    return RunReport(
+        target=TargetInfo(base_url="http://127.0.0.1:9", provider=provider),
+        started_at="2026-12-07T19:00:00Z",
+        finished_at="2026-12-07T19:00:01Z",
+        results=list(results),
+    )
+
+
+AS_DOCUMENTED = CaseResult(
+    id="errors.missing-max-tokens",
+    feature="errors",
+    outcome=Outcome.DEVIATION,
+    own_docs={"outcome": "passed", "findings": []},
+)
+BREAKS_ITS_DOCS = CaseResult(
+    id="errors.missing-max-tokens",
+    feature="errors",
+    outcome=Outcome.FAILED,
+    own_docs={"outcome": "failed", "findings": [Finding("own-docs.status", "status 299 is not declared")]},
+)
+
+
+def test_the_console_html_and_matrix_show_the_second_axis() -> None:
+    report = provider_report("litellm", AS_DOCUMENTED)
+    buffer = io.StringIO()
+    ConsoleReporter(Console(file=buffer, width=120)).finish(report, {})
+    assert "as litellm's own docs say: 1 passed, 0 failed, 0 not documented" in buffer.getvalue()
+
+    html = render_html(report)
+    assert 'data-own-docs="passed"' in html and "as litellm&#39;s own docs say" in html
+    assert 'data-own-docs="failed"' in render_html(provider_report("litellm", BREAKS_ITS_DOCS))
+
+    matrix = build_matrix([("a/report.json", report), ("b/report.json", provider_report("x", BREAKS_ITS_DOCS))])
+    cells = {row["name"]: row["cells"] for row in matrix_to_dict(matrix)["rows"]}["errors"]
+    assert [cell["own_docs"] for cell in cells] == [
+        {"passed": 1, "failed": 0, "not-documented": 0},
+        {"passed": 0, "failed": 1, "not-documented": 0},
+    ]
+    markdown = render_matrix_markdown(matrix)
+    assert "own docs: passed 1" in markdown and "own docs: failed 1" in markdown
+    page = render_matrix_html(matrix)
+    assert 'data-own-docs="passed"' in page and 'data-own-docs="failed"' in page
+
+
+def test_a_report_without_the_second_axis_shows_none_of_it() -> None:
+    plain = CaseResult(id="text.basic", feature="text", outcome=Outcome.PASSED)
+    report = provider_report("anthropic", plain)
+    buffer = io.StringIO()
+    ConsoleReporter(Console(file=buffer, width=120)).finish(report, {})
+    assert "own docs" not in buffer.getvalue() and "data-own-docs" not in render_html(report)
+    assert "own docs" not in render_matrix_markdown(build_matrix([("a/report.json", report)]))

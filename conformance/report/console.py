@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from conformance import __version__
-from conformance.model import CaseResult, Outcome, RunReport, TargetInfo
+from conformance.model import CaseResult, Outcome, RunReport, TargetInfo, own_docs_line
 from conformance.redact import Redactor
 from conformance.report.evidence import clip, number
 from conformance.report.json_report import headline, run_seconds
@@ -176,6 +176,9 @@ class ConsoleReporter:
         for label, value in generated_lines(report):
             table.add_row(label, self.redactor.text(_safe(value)))
         console.print(table)
+        own_docs = own_docs_line(report.target.provider, report.results)
+        if own_docs:
+            self._print(Text(_safe(own_docs)))
 
         failing = sorted((r for r in report.results if r.outcome in _GATED), key=lambda r: r.id)
         if failing:

@@ -22,7 +22,7 @@ import markupsafe
 from conformance.curl import auth_style, curl_lines
 from conformance.impact.names import client_title
 from conformance.impact.tally import summary_lines
-from conformance.model import CaseResult, Exchange, Outcome, Response, RunReport, SSEEvent
+from conformance.model import CaseResult, Exchange, Outcome, Response, RunReport, SSEEvent, own_docs_line
 from conformance.report.evidence import describe_cut, number
 from conformance.report.json_report import headline, parse_timestamp, run_seconds
 from conformance.report.junit import xml_text
@@ -259,4 +259,5 @@ def stream_html(report: RunReport) -> Iterator[str]:
         cases=[_case_view(result) for result in _ordered(report.results)],
         generated=generated_lines(report),
         impact=summary_lines(report.results),
+        own_docs=own_docs_line(report.target.provider, report.results),
     )

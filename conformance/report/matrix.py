@@ -24,7 +24,7 @@ from conformance import __version__
 from conformance.cases import TIERS, Case
 from conformance.consumers import Profile, breakage, readiness
 from conformance.impact.names import EFFECTS, client_title
-from conformance.model import CaseResult, Outcome, RunReport
+from conformance.model import OWN_DOCS_OUTCOMES, CaseResult, Outcome, RunReport
 from conformance.redact import Redactor
 from conformance.report.evidence import report_document, strict_json
 from conformance.report.html import CaseView, _case_view, _environment
@@ -111,6 +111,21 @@ class Cell:
     def worst(self) -> Outcome | None:
         present = {result.outcome for result in self.results}
         return next((outcome for outcome in SEVERITY_ORDER if outcome in present), None)
+
+    @property
+    def own_docs(self) -> dict[str, int] | None:
+        """The second axis: how many cases pass, fail or are not in the provider's own docs (None: not judged)."""
+        judged = [result.own_docs["outcome"] for result in self.results if result.own_docs is not None]
+        return {outcome: judged.count(outcome) for outcome in OWN_DOCS_OUTCOMES} if judged else None
+
+    @property
+    def own_docs_mark(self) -> str | None:
+        """`own docs: failed 2 · passed 5 · not documented 1` (worst first), or None when not judged."""
+        counts = self.own_docs
+        if counts is None:
+            return None
+        parts = [f"{o.replace('-', ' ')} {counts[o]}" for o in ("failed", "passed", "not-documented") if counts[o]]
+        return "own docs: " + " · ".join(parts)
 
 
 @dataclass
@@ -335,6 +350,8 @@ def matrix_to_dict(matrix: Matrix) -> dict[str, Any]:
                 data["not_run"] = cell.not_run
             if row.impact(cell) is not None:
                 data["impact"] = row.impact(cell)
+            if cell.own_docs is not None:
+                data["own_docs"] = cell.own_docs
             cells.append(data)
         rows.append({"kind": row.kind, "name": row.name, "title": row.title, "cells": cells})
     return {
@@ -375,6 +392,8 @@ def _md_cell(row: Row, cell: Cell) -> str:
     impact = row.impact(cell)
     if impact is not None:
         text = f"{md_escape(impact)}" if row.kind == "client" else f"{text}<br>{md_escape(impact)}"
+    if cell.own_docs_mark and row.kind != "client":
+        text += f"<br>{cell.own_docs_mark}"
     return text
 
 
