@@ -126,7 +126,7 @@ def write_cassette(report: RunReport, cases: list[Case], directory: Path, redact
     }
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    return write_json_document(directory / CASSETTE_FILE, strict_json(document, redactor), indent=1)
+    return write_json_document(directory / CASSETTE_FILE, strict_json(document, redactor))
 
 
 def load_cassette(location: str | os.PathLike[str]) -> Cassette:
