@@ -62,8 +62,12 @@ def own_contract(path: Path) -> OwnContract | None:
         return None
 
 
-def _finding(check: str, message: str, severity: Severity = Severity.FAILURE) -> Finding:
-    return Finding(check=f"own-docs.{check}", message=message, severity=severity)
+def _finding(check: str, message: str) -> Finding:
+    return Finding(check=f"own-docs.{check}", message=message, severity=Severity.FAILURE)
+
+
+def _undeclared_status(status: int, method: str, key: str) -> Finding:
+    return _finding("status", f"status {status} is not declared for {method.upper()} {key}")
 
 
 def check_own_docs(exchange: Exchange, contract: OwnContract) -> list[Finding] | None:
@@ -87,7 +91,7 @@ def check_own_docs(exchange: Exchange, contract: OwnContract) -> list[Finding] |
     except Exception as exc:  # openapi-core wraps the why (status, media type, schema) in its causes
         causes = _causes(exc)
         if any(isinstance(cause, ResponseNotFound) for cause in causes):
-            return [_finding("status", f"status {response.status} is not declared for {method.upper()} {key}")]
+            return [_undeclared_status(response.status, method, key)]
         if any(isinstance(cause, MediaTypeNotFound) for cause in causes):
             message = f"content type {content_type!r} is not declared for status {response.status}"
             return [_finding("content-type", message)]
@@ -104,7 +108,7 @@ def _check_stream(exchange: Exchange, contract: OwnContract, key: str, method: s
     status = str(response.status)
     declared = next((s for s in (status, f"{status[0]}XX", "default") if s in responses), None)
     if declared is None:
-        return [_finding("status", f"status {response.status} is not declared for {method.upper()} {key}")]
+        return [_undeclared_status(response.status, method, key)]
     content = responses / declared / "content"
     if STREAM not in content:
         return [_finding("content-type", f"content type {STREAM!r} is not declared for status {response.status}")]

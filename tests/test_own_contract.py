@@ -47,6 +47,16 @@ def test_a_stream_is_judged_event_by_event_against_the_declared_item_schema() ->
     assert checks(broken) == ["own-docs.body"]
 
 
+def test_a_stream_where_the_document_declares_none_or_under_another_status_is_a_finding() -> None:
+    on_count_tokens = stream_exchange(text_stream())
+    on_count_tokens.request.url += "/count_tokens"
+    assert checks(on_count_tokens) == ["own-docs.content-type"]
+    undeclared = stream_exchange(text_stream())
+    assert undeclared.response is not None
+    undeclared.response.status = 302
+    assert checks(undeclared) == ["own-docs.status"]
+
+
 def test_an_undeclared_status_is_a_finding() -> None:
     # LiteLLM declares 200, 4XX and 5XX for /v1/messages; count_tokens only 200 and 4XX.
     exchange = count_tokens_exchange()
