@@ -46,6 +46,9 @@ REPLAYED = {
     "NoCountTokens": "count_tokens.basic",
 }
 
+# Answers of the contract a client fails on by itself: Claude Code ends with an error on a refusal.
+CLIENTS_OWN = ("stop_reasons.refusal-stream",)
+
 
 def missing_clients() -> list[str]:
     """The clients not installed (pinned) in .clients/, each with why."""
@@ -89,7 +92,7 @@ def impact() -> dict[str, dict[str, dict[str, str]]]:
     for name, case_id in REPLAYED.items():
         report = run_cases(getattr(variants, name)(), [case_id])
         results += [(name, result) for result in report.results]
-    reference = run_cases(None, sorted(set(REPLAYED.values())))
+    reference = run_cases(None, sorted({*REPLAYED.values(), *CLIENTS_OWN}))
     for result in reference.results:
         result.outcome = Outcome.FAILED  # replayed as if it had failed: a control
         results.append(("reference", result))
@@ -109,9 +112,14 @@ def effects_of(impact: dict, key: str) -> dict[str, str]:
 
 def test_the_contracts_own_answers_leave_every_client_unaffected(impact: dict) -> None:
     controls = {key: effects_of(impact, key) for key in impact if key.startswith("reference:")}
-    assert len(controls) == len(set(REPLAYED.values()))
+    assert len(controls) == len({*REPLAYED.values(), *CLIENTS_OWN})
     for key, effects in controls.items():
         assert set(effects.values()) == {UNAFFECTED}, (key, impact[key])
+
+
+def test_what_a_client_does_with_the_contracts_own_answer_is_not_blamed_on_the_target(impact: dict) -> None:
+    detail = impact["reference:stop_reasons.refusal-stream"][CLAUDE_CODE.name]["detail"]
+    assert detail.startswith("the contract's own answer does the same:")
 
 
 def test_a_done_sentinel_after_message_stop_leaves_every_client_unaffected(impact: dict) -> None:

@@ -5,7 +5,7 @@ bounds)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,6 +42,14 @@ class Call:
     response: Response
     expected: Expected
     ending: str = COMPLETE
+    step: int = 0
+    # The case step's expectations (None when the case is not in the catalogue).
+    expect: dict[str, Any] | None = None
+
+    def control(self, response: Response) -> Call:
+        """The same call answered with `response` (the contract's answer), judged against its own content."""
+        expected = expected_answer(response, self.body, self.path == COUNT_TOKENS, self.expect)
+        return replace(self, key=f"c{self.key}", response=response, expected=expected, ending=COMPLETE)
 
     def job(self, base_url: str) -> dict[str, Any]:
         """The call as the client scripts read it."""
@@ -129,7 +137,9 @@ def calls_of(
         expected = expected_answer(exchange.response, body, path == COUNT_TOKENS, expect)
         key = str(first_key + len(found))
         ending = ending_of(exchange.response) or COMPLETE
-        found.append(Call(key, result.id, path, stream, body, exchange.response, expected, ending))
+        found.append(
+            Call(key, result.id, path, stream, body, exchange.response, expected, ending, exchange.step, expect)
+        )
     return found
 
 

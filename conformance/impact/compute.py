@@ -12,14 +12,17 @@ from typing import Any
 from conformance.cases import CaseError, load_cases
 from conformance.clients.versions import CLAUDE_CODE, CLIENTS, Client
 from conformance.impact.calls import Call, Unreplayable, calls_of, replayed_results
-from conformance.impact.names import DEFAULT_WORKDIR, UNKNOWN
-from conformance.impact.oracle import Effect, Observed, judge, one_line, worst
+from conformance.impact.control import control_answers
+from conformance.impact.names import BREAKS, DEFAULT_WORKDIR, DEGRADES, UNAFFECTED, UNKNOWN
+from conformance.impact.oracle import Effect, judge, one_line, worst
 from conformance.impact.replay import ReplayServer
-from conformance.impact.runners import install_runner
+from conformance.impact.runners import Runner, install_runner
 from conformance.model import CaseResult, RunReport
 from conformance.peers.process import PeerError
 
 # The replay path of a call, as clients quote it in their errors.
+_HURT = (BREAKS, DEGRADES)
+_FINE = Effect(UNAFFECTED)
 _REPLAY_PATH = re.compile(r"/replay/\d+(?=/)")
 
 
@@ -52,26 +55,36 @@ def compute_impact(
         replayed.append((result, found))
     calls = [call for _, found in replayed for call in found if isinstance(call, Call)]
     effects: list[dict[str, list[Effect]]] = [{} for _ in replayed]
-    with (
-        tempfile.TemporaryDirectory(prefix="conformance-impact-") as scratch,
-        ReplayServer({call.key: (call.response, call.ending) for call in calls}) as server,
-    ):
-        for client in clients:
-            mine = [call for call in calls if _makes(client, call)]
-            observed, not_run = {}, None
-            if mine:
+    judged: dict[str, dict[str, Effect]] = {}  # client -> call key -> effect
+    runners: dict[str, Runner] = {}
+    with tempfile.TemporaryDirectory(prefix="conformance-impact-") as scratch:
+        with ReplayServer({call.key: (call.response, call.ending) for call in calls}) as server:
+            for client in clients:
+                mine = [call for call in calls if _makes(client, call)]
                 try:
-                    progress(f"installing {client.package} {client.pinned} into {workdir}")
-                    log_path = Path(scratch) / f"{client.name}-install.log"
-                    runner = install_runner(client, client.pinned, workdir.resolve(), log_path)
-                    progress(f"replaying {len(mine)} recorded answers to {client.name} {client.pinned}")
-                    observed = runner.run(mine, server.url_for, Path(scratch))
+                    if mine:
+                        progress(f"installing {client.package} {client.pinned} into {workdir}")
+                        log_path = Path(scratch) / f"{client.name}-install.log"
+                        runners[client.name] = install_runner(client, client.pinned, workdir.resolve(), log_path)
+                        progress(f"replaying {len(mine)} recorded answers to {client.name} {client.pinned}")
+                        observed = runners[client.name].run(mine, server.url_for, Path(scratch))
+                        judged[client.name] = {
+                            call.key: _stable(
+                                judge(call.expected, observed[call.key], client is not CLAUDE_CODE), server
+                            )
+                            for call in mine
+                        }
                 except PeerError as exc:
-                    not_run = one_line(f"{client.name} not run: {exc}")
-                    progress(not_run)
+                    not_run = Effect(UNKNOWN, one_line(f"{client.name} not run: {exc}"))
+                    progress(not_run.detail)
+                    judged[client.name] = dict.fromkeys((call.key for call in mine), not_run)
+        _discount_the_clients_own(calls, judged, runners, Path(scratch), progress)
+        for client in clients:
             for per_client, (_, found) in zip(effects, replayed, strict=True):
                 per_client[client.name] = [
-                    _effect(client, call, observed, not_run, server) for call in found if _makes(client, call)
+                    Effect(UNKNOWN, call.reason) if isinstance(call, Unreplayable) else judged[client.name][call.key]
+                    for call in found
+                    if _makes(client, call)
                 ]
     computed = {client.name for client in clients}
     for (result, _), per_client in zip(replayed, effects, strict=True):
@@ -85,15 +98,44 @@ def compute_impact(
     return report
 
 
-def _effect(
-    client: Client, call: Call | Unreplayable, observed: dict[str, Observed], not_run: str | None, server: ReplayServer
-) -> Effect:
-    """The effect of one call on `client`: unknown when it cannot be replayed or the client did not run."""
-    if isinstance(call, Unreplayable):
-        return Effect(UNKNOWN, call.reason)
-    if not_run is not None:
-        return Effect(UNKNOWN, not_run)
-    return _stable(judge(call.expected, observed[call.key], client is not CLAUDE_CODE), server)
+def _discount_the_clients_own(
+    calls: list[Call],
+    judged: dict[str, dict[str, Effect]],
+    runners: dict[str, Runner],
+    scratch: Path,
+    progress: Callable[[str], None],
+) -> None:
+    """Replay the contract's own answer (the reference server's, for the same case and step) of every
+    call that broke or degraded a client, to that client; where it breaks or degrades the client alike,
+    the recorded difference is not the cause: the call's effect becomes `unaffected`, saying so."""
+    suspects = {name: [c for c in calls if judged.get(name, {}).get(c.key, _FINE).effect in _HURT] for name in runners}
+    wanted = {call.case_id for found in suspects.values() for call in found}
+    if not wanted:
+        return
+    progress(f"running {len(wanted)} cases against the reference server for the contract's own answers")
+    answers = control_answers(wanted)
+    controls = {
+        c.key: c.control(answers[(c.case_id, c.step)])
+        for found in suspects.values()
+        for c in found
+        if (c.case_id, c.step) in answers
+    }
+    if not controls:
+        return
+    with ReplayServer({control.key: (control.response, control.ending) for control in controls.values()}) as server:
+        for name, found in suspects.items():
+            mine = [controls[call.key] for call in found if call.key in controls]
+            if not mine:
+                continue
+            progress(f"replaying {len(mine)} of the contract's own answers to {name}")
+            observed = runners[name].run(mine, server.url_for, scratch)
+            for control in mine:
+                effect = judge(control.expected, observed[control.key], CLIENTS[name] is not CLAUDE_CODE)
+                original = judged[name][control.key[1:]]
+                if effect.effect == original.effect:
+                    judged[name][control.key[1:]] = Effect(
+                        UNAFFECTED, one_line(f"the contract's own answer does the same: {original.detail}")
+                    )
 
 
 def _makes(client: Client, call: Call | Unreplayable) -> bool:
