@@ -16,13 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-import yaml
-
 from conformance.cases import TIERS, Case, select, tiers_up_to
 from conformance.model import CaseResult, Outcome
 
-# The C (libyaml) safe loader when available: several times faster on large files.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # What a profile covers unless it lists its tiers: what a default run covers (`provider` probes are
 # opt-in everywhere).
 DEFAULT_TIERS = frozenset(tiers_up_to("extended"))
@@ -109,16 +105,22 @@ def default_profiles_dir() -> Path:
     return checkout if checkout.is_dir() else here / "_data" / "profiles"
 
 
+def profile_names(directory: Path | None = None) -> list[str]:
+    """The names of the profiles in profiles/ (sorted), read from the file names alone: no file is parsed."""
+    directory = directory or default_profiles_dir()
+    return sorted(path.stem for path in directory.glob("*.yaml")) if directory.is_dir() else []
+
+
 def load_profiles(directory: Path | None = None) -> dict[str, Profile]:
-    """Every profiles/*.yaml, keyed by name (sorted)."""
+    """Every profiles/*.yaml, keyed by name (sorted); a profile there is named as its file (`profile_names`)."""
     directory = directory or default_profiles_dir()
     if not directory.is_dir():
         return {}
     profiles: dict[str, Profile] = {}
     for path in sorted(directory.glob("*.yaml")):
         profile = load_profile_file(path)
-        if profile.name in profiles:
-            raise ProfileError(f"{path}: profile {profile.name!r} is also defined in {profiles[profile.name].source}")
+        if profile.name != path.stem:
+            raise ProfileError(f"{path}: profile {profile.name!r} must be named as its file, {path.stem!r}")
         profiles[profile.name] = profile
     return dict(sorted(profiles.items()))
 
@@ -138,8 +140,12 @@ def get_profile(name_or_path: str, directory: Path | None = None) -> Profile:
 
 
 def load_profile_file(path: Path) -> Profile:
+    import yaml  # only when a profile is read: declaring the command line imports this module
+
+    # The C (libyaml) safe loader when available: several times faster on large files.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        raw: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
+        raw: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except (OSError, yaml.YAMLError) as exc:
         raise ProfileError(f"{path}: cannot read the profile: {exc}") from exc
     if not isinstance(raw, dict):

@@ -12,10 +12,8 @@ from urllib.parse import urlsplit
 
 from conformance.model import TargetInfo
 from conformance.redact import Redactor, header_secrets
-from conformance.specs.profiles import AUTH_STYLES, CANONICAL, ProfileError, ProviderProfile, load_profile
-
-DEFAULT_MODEL = "claude-haiku-4-5"
-DEFAULT_VERSION = "2023-06-01"
+from conformance.request_defaults import AUTH_STYLES, DEFAULT_MODEL, DEFAULT_VERSION
+from conformance.specs.profiles import CANONICAL, ProfileError, ProviderProfile, load_profile
 
 __all__ = ["AUTH_STYLES", "DEFAULT_MODEL", "DEFAULT_VERSION", "ENDPOINTS", "Target", "TargetError"]
 

@@ -1,4 +1,4 @@
-"""Declaring the command line, and a run without generated cases, import none of the heavy libraries."""
+"""Declaring the command line imports none of the heavy libraries; a run without generated cases, no schemathesis."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("schemathesis", "hypothesis", "httpx", "jsonschema", "uvicorn", "starlette", "rich", "jinja2", "asyncio")
+HEAVY = (
+    "schemathesis",
+    "hypothesis",
+    "httpx",
+    "jsonschema",
+    "uvicorn",
+    "starlette",
+    "rich",
+    "jinja2",
+    "asyncio",
+)
 
 
 def _imported_after(code: str) -> set[str]:

@@ -18,6 +18,7 @@ from conformance.consumers import (
     get_profile,
     load_profile_file,
     load_profiles,
+    profile_names,
     readiness,
     select_cases,
 )
@@ -128,11 +129,14 @@ def test_an_unknown_profile_lists_the_known_ones() -> None:
         get_profile("missing/profile.yaml")
 
 
-def test_duplicate_profile_names_are_refused(tmp_path: Path) -> None:
-    (tmp_path / "a.yaml").write_text("name: same\nfeatures: [tools]\n")
-    (tmp_path / "b.yaml").write_text("name: same\nfeatures: [text]\n")
-    with pytest.raises(ProfileError, match="also defined"):
+def test_a_profile_is_named_as_its_file(tmp_path: Path) -> None:
+    """So its name is known without parsing it (the command line lists them by file name)."""
+    (tmp_path / "a.yaml").write_text("name: a\nfeatures: [tools]\n")
+    assert profile_names(tmp_path) == list(load_profiles(tmp_path)) == ["a"]
+    (tmp_path / "b.yaml").write_text("name: a\nfeatures: [text]\n")
+    with pytest.raises(ProfileError, match="must be named as its file, 'b'"):
         load_profiles(tmp_path)
+    assert profile_names() == list(load_profiles())
 
 
 def test_readiness() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,6 +60,8 @@ def _internal_error(exc: Exception) -> int:
 
     The exception's message is left out: it may quote what the target sent, secrets included.
     """
+    import traceback  # only for an internal error: the command line's start does without it
+
     if os.environ.get(DEBUG_VARIABLE) == "1":
         traceback.print_exception(type(exc), exc, exc.__traceback__)
     frames = traceback.extract_tb(exc.__traceback__)

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from conformance.target import TargetError, parse_header
 from conformance.transport import Limits
 
 if TYPE_CHECKING:
@@ -81,6 +80,8 @@ def positive(kind: type, zero: bool = False) -> Callable[[str], object]:
 
 def header(value: str) -> tuple[str, str]:
     """An argparse type: one NAME:VALUE header."""
+    from conformance.target import TargetError, parse_header
+
     try:
         return parse_header(value)
     except TargetError as exc:
@@ -160,12 +161,9 @@ def add_read_bounds(
 
 
 def _profile_names() -> str:
-    from conformance.consumers import ProfileError, load_profiles
+    from conformance.consumers import profile_names
 
-    try:
-        return ", ".join(load_profiles()) or "none"
-    except ProfileError:
-        return "none readable"
+    return ", ".join(profile_names()) or "none"
 
 
 def add_profile_flag(group: argparse._ActionsContainer) -> None:

@@ -29,8 +29,8 @@ from conformance.cli.common import (
     selected_cases,
     wants_impact,
 )
+from conformance.request_defaults import AUTH_STYLES, DEFAULT_MODEL, DEFAULT_VERSION
 from conformance.retry import DEFAULT_RETRIES, MAX_RETRY_WAIT
-from conformance.target import AUTH_STYLES, DEFAULT_MODEL, DEFAULT_VERSION, Target, TargetError
 from conformance.transport import Limits
 
 if TYPE_CHECKING:
@@ -303,6 +303,7 @@ def handle(args: argparse.Namespace) -> int:
     from conformance.report.console import ConsoleReporter
     from conformance.retry import RetryPolicy
     from conformance.runner import Stop
+    from conformance.target import Target, TargetError
 
     _check_vocabularies(args)
     plan = _run_plan(args, selected_cases(args, allow_empty=bool(args.generated)))

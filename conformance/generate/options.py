@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conformance.specs.profiles import CANONICAL
+from conformance.request_defaults import CANONICAL
 
 DEFAULT_COUNT = 20  # `--generated` without a number
 DEFAULT_MAX_TOKENS = 16

@@ -22,13 +22,11 @@ from typing import Any
 from conformance.cases import CAPABILITIES as CASE_CAPABILITIES
 from conformance.contract import specs_dir
 from conformance.model import Finding
+from conformance.request_defaults import AUTH_STYLES, CANONICAL
 from conformance.specs.documents import SpecError, load
 
 PROFILE_FILE = "profile.yaml"
 CONTRACT_FILE = "openapi.yaml"
-CANONICAL = "anthropic"
-# Auth styles a target can use; "none" sends no credentials (servers that take none).
-AUTH_STYLES = ("x-api-key", "bearer", "none")
 # The capabilities cases may require (`requires:`); a profile lists those its provider's docs lack.
 CAPABILITIES = frozenset(CASE_CAPABILITIES)
 _MATCH_KEYS = frozenset({"check", "spec", "message", "case"})
