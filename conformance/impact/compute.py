@@ -124,7 +124,8 @@ def _discount_the_clients_own(
         return
     with ReplayServer({control.key: (control.response, control.ending) for control in controls.values()}) as server:
         for name, found in suspects.items():
-            mine = [controls[call.key] for call in found if call.key in controls]
+            # Only answers the client would meet: Claude Code streams, it never meets a JSON message.
+            mine = [controls[c.key] for c in found if c.key in controls and _makes(CLIENTS[name], controls[c.key])]
             if not mine:
                 continue
             progress(f"replaying {len(mine)} of the contract's own answers to {name}")
