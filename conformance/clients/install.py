@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from conformance.clients.versions import CLAUDE_CODE, PYTHON_SDK, TYPESCRIPT_SDK, npm_executable
+from conformance.clients.versions import CLAUDE_CODE, PYTHON_SDK, TYPESCRIPT_SDK, Client, npm_executable
 from conformance.peers.process import PeerError, ensure_venv, log_tail
 
 # Claude Code's package ships bin/claude.exe as a stub of a few hundred bytes; its postinstall
@@ -86,3 +86,19 @@ def install_typescript_sdk(workdir: Path, version: str, log_path: Path) -> Path:
 def install_python_sdk(workdir: Path, version: str, log_path: Path) -> Path:
     """The python of a virtualenv holding the Python SDK `version`."""
     return ensure_venv(workdir / f"{PYTHON_SDK.name}-{version}", f"{PYTHON_SDK.package}=={version}", log_path)
+
+
+def client_command(
+    client: Client, version: str, workdir: Path, log_path: Path, scripts: dict[str, Path]
+) -> tuple[str, ...]:
+    """Install `client` at `version` into `workdir` (once); the command that runs it. Claude Code runs
+    as itself; each SDK runs the script `scripts[client.name]` (node for TypeScript, the SDK's own
+    virtualenv for Python), which is given the SDK's install prefix where it needs one."""
+    if client is CLAUDE_CODE:
+        return (str(install_claude_code(workdir, version, log_path)),)
+    if client is TYPESCRIPT_SDK:
+        prefix = install_typescript_sdk(workdir, version, log_path)
+        return (node_executable(), str(scripts[client.name]), str(prefix))
+    if client is PYTHON_SDK:
+        return (str(install_python_sdk(workdir, version, log_path)), str(scripts[client.name]))
+    raise ValueError(f"unknown client {client.name!r}")

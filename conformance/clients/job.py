@@ -115,16 +115,8 @@ class InstalledClient:
 
 def install_client(client: Client, version: str, workdir: Path, log_path: Path) -> InstalledClient:
     """Install `client` at `version` into `workdir` (once) and say how to run it."""
-    if client is CLAUDE_CODE:
-        command = [str(install.install_claude_code(workdir, version, log_path))]
-    elif client is TYPESCRIPT_SDK:
-        prefix = install.install_typescript_sdk(workdir, version, log_path)
-        command = [install.node_executable(), str(SCRIPTS / "sdk_typescript.mjs"), str(prefix)]
-    elif client is PYTHON_SDK:
-        command = [str(install.install_python_sdk(workdir, version, log_path)), str(SCRIPTS / "sdk_python.py")]
-    else:
-        raise ValueError(f"unknown client {client.name!r}")
-    return InstalledClient(client, version, tuple(command))
+    scripts = {TYPESCRIPT_SDK.name: SCRIPTS / "sdk_typescript.mjs", PYTHON_SDK.name: SCRIPTS / "sdk_python.py"}
+    return InstalledClient(client, version, install.client_command(client, version, workdir, log_path, scripts))
 
 
 def run_scenario(installed: InstalledClient, scenario: Scenario, base_url: str, api_key: str, out: Path) -> ClientRun:

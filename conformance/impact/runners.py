@@ -62,16 +62,8 @@ class Runner:
 
 def install_runner(client: Client, version: str, workdir: Path, log_path: Path) -> Runner:
     """Install `client` at `version` into `workdir` (once); PeerError says why it could not be."""
-    if client is CLAUDE_CODE:
-        command: list[str] = [str(install.install_claude_code(workdir, version, log_path))]
-    elif client is TYPESCRIPT_SDK:
-        prefix = install.install_typescript_sdk(workdir, version, log_path)
-        command = [install.node_executable(), str(SCRIPTS / "replay_typescript.mjs"), str(prefix)]
-    elif client is PYTHON_SDK:
-        command = [str(install.install_python_sdk(workdir, version, log_path)), str(SCRIPTS / "replay_python.py")]
-    else:
-        raise ValueError(f"unknown client {client.name!r}")
-    return Runner(client, version, tuple(command))
+    scripts = {TYPESCRIPT_SDK.name: SCRIPTS / "replay_typescript.mjs", PYTHON_SDK.name: SCRIPTS / "replay_python.py"}
+    return Runner(client, version, install.client_command(client, version, workdir, log_path, scripts))
 
 
 def parse_lines(output: str) -> dict[str, Observed]:
