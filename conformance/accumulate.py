@@ -18,8 +18,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.bounded_json import parse_json_payload
 from conformance.model import Response, SSEEvent
-from conformance.sse import parse_json_payload
 
 # The block field each text-like delta type appends to.
 _DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking"}

@@ -10,7 +10,7 @@ Hostile streams cannot make it slow or big: each received byte is split into lin
 code, whatever the chunking; a line or an event longer than `max_event_bytes` stops the parser,
 and `stopped` says why in one sentence.
 
-JSON payloads are parsed within bounds by conformance.bounded_json (re-exported here).
+JSON payloads are parsed within bounds by conformance.bounded_json.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 # Re-exported: the readers of streams and bodies take the bounded parse from here.
-from conformance.bounded_json import MAX_JSON_DEPTH, MAX_JSON_INTEGER_DIGITS, parse_json_payload  # noqa: F401
+from conformance.bounded_json import parse_json_payload
 from conformance.model import SSEEvent
 
 # Default bound on one SSE line and on one event's fields together.

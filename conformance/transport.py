@@ -18,10 +18,11 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from conformance.bounded_json import parse_json_payload
 from conformance.decoding import ACCEPT_ENCODING, BodyDecoder
 from conformance.model import Exchange, Request, Response
 from conformance.redact import Redactor
-from conformance.sse import MAX_EVENT_BYTES, SSEParser, parse_json_payload
+from conformance.sse import MAX_EVENT_BYTES, SSEParser
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,10 @@ import pytest
 import yaml
 
 from conformance.accumulate import final_message
+from conformance.bounded_json import parse_json_payload
 from conformance.checks import run_checks
 from conformance.model import Exchange, Request, Response, Severity, SSEEvent
-from conformance.sse import parse_json_payload, parse_stream
+from conformance.sse import parse_stream
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 RECORDED = REFERENCE / "recorded"

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from conformance.sse import MAX_JSON_DEPTH, MAX_JSON_INTEGER_DIGITS, SSEParser, parse_json_payload, parse_stream
+from conformance.bounded_json import MAX_JSON_DEPTH, MAX_JSON_INTEGER_DIGITS, parse_json_payload
+from conformance.sse import SSEParser, parse_stream
 
 
 def test_standard_event_with_json() -> None:

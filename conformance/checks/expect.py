@@ -15,9 +15,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from conformance.bounded_json import parse_json_payload
 from conformance.checks.common import final_message, longest_silence
 from conformance.model import Exchange, Finding, Response, Severity
-from conformance.sse import parse_json_payload
 
 # input_tokens_near_step: how far two counts of the same content may differ (count_tokens is an
 # estimate; the API may add a few tokens of its own): a quarter of the earlier count, at least 5.

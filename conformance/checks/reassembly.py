@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance.bounded_json import parse_json_payload
 from conformance.checks.common import (
     FinalMessage,
     check,
@@ -22,7 +23,6 @@ from conformance.checks.common import (
 )
 from conformance.checks.validation import problems
 from conformance.model import Exchange, Finding
-from conformance.sse import parse_json_payload
 
 NAME = "reassembly"
 

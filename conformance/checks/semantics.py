@@ -12,6 +12,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from conformance.bounded_json import parse_json_payload
 from conformance.checks.common import (
     COUNT_TOKENS,
     FinalMessage,
@@ -27,7 +28,6 @@ from conformance.checks.common import (
 )
 from conformance.contract import format_path
 from conformance.model import Exchange, Finding, Severity
-from conformance.sse import parse_json_payload
 
 # Stop reasons that say the model finished its turn on its own (so no tool call may be pending).
 _FINISHED = ("end_turn", "stop_sequence")

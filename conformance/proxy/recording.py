@@ -12,10 +12,10 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.bounded_json import parse_json_payload
 from conformance.decoding import decode_body
 from conformance.model import Exchange, Request, Response
 from conformance.redact import Redactor, credential
-from conformance.sse import parse_json_payload
 from conformance.transport import Limits, ResponseRecorder, joined_headers
 
 # Arrival times kept per response: enough for every event of a long stream to keep its own.

@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance import contract
+from conformance.paths import specs_dir
 from conformance.specs.compare import admitted_types
-from conformance.specs.documents import SpecError, load, root, specs_dir
+from conformance.specs.documents import SpecError, load, root
 from conformance.specs.fields import Field, lookup, schema_fields
 
 DEFAULT_SDK_VERSION = "2.17.0"

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from conformance.contract import specs_dir
+from conformance.paths import specs_dir
 from conformance.specs.compare import Status
 from conformance.specs.diff import Matrix, Row, build_matrix, parent
 from conformance.specs.documents import Located, inline, load, resolve

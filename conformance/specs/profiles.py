@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance.cases import CAPABILITIES as CASE_CAPABILITIES
-from conformance.contract import specs_dir
 from conformance.model import Finding
+from conformance.paths import specs_dir
 from conformance.request_defaults import AUTH_STYLES, CANONICAL
 from conformance.specs.documents import SpecError, load
 
