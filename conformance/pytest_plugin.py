@@ -44,8 +44,9 @@ from conformance.cases import CAPABILITIES, TIERS, Case, CaseError, load_cases
 from conformance.consumers import Profile, ProfileError, get_profile, load_profiles, select_cases
 from conformance.model import CaseResult, Outcome
 from conformance.report.junit import exchange_line, finding_line
+from conformance.request_defaults import AUTH_STYLES, DEFAULT_MODEL
 from conformance.retry import DEFAULT_RETRIES, RetryPolicy
-from conformance.target import AUTH_STYLES, DEFAULT_MODEL, Target, TargetError, parse_header
+from conformance.target import Target, TargetError, parse_header
 from conformance.vocabulary import UnknownName, check_names
 
 # Option names another plugin may register: claiming them too would make pytest refuse to start.

@@ -15,8 +15,6 @@ from conformance.redact import Redactor, header_secrets
 from conformance.request_defaults import AUTH_STYLES, DEFAULT_MODEL, DEFAULT_VERSION
 from conformance.specs.profiles import CANONICAL, ProfileError, ProviderProfile, load_profile
 
-__all__ = ["AUTH_STYLES", "DEFAULT_MODEL", "DEFAULT_VERSION", "ENDPOINTS", "Target", "TargetError"]
-
 ENDPOINTS = {
     "messages": "/v1/messages",
     "count_tokens": "/v1/messages/count_tokens",

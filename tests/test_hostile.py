@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from conformance.reference import ReferenceServer
-from conformance.target import DEFAULT_MODEL
+from conformance.request_defaults import DEFAULT_MODEL
 from tests.hostile import HostileServer
 from tests.hostile_targets import (
     BY_NAME,
