@@ -39,6 +39,13 @@ def test_every_flag_and_command_is_described() -> None:
     assert {f"conformance {name}" for name in expected} <= seen
 
 
+def test_help_lists_each_command_by_the_line_its_full_declaration_has() -> None:
+    """`conformance --help` declares the commands by their one line only: it must read as the full parser does."""
+    assert build_parser(["--help"]).format_help() == build_parser().format_help()
+    run_only = build_parser(["run", "--tier", "core"])
+    assert run_only.parse_args(["run", "--tier", "core"]).tier == "core"
+
+
 @pytest.mark.parametrize("command", ["run", "matrix", "baseline write", "recheck"])
 def test_exit_codes_are_in_the_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:

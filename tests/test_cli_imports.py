@@ -16,6 +16,7 @@ HEAVY = (
     "rich",
     "jinja2",
     "asyncio",
+    "yaml",
 )
 
 
@@ -45,3 +46,18 @@ def test_a_plan_without_generated_cases_imports_no_schemathesis() -> None:
         "make_plan(load_cases(), None, Budget(None, None))"
     )
     assert not _imported_after(code) & {"schemathesis", "hypothesis"}
+
+
+def test_help_imports_none_of_the_commands_modules() -> None:
+    """`conformance --help` declares each command by its one line: no catalogue, transport, report or spec module."""
+    code = (
+        "import contextlib, io\n"
+        "from conformance.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])"
+    )
+    probe = f"{code}\nimport json, sys\nprint(json.dumps([m for m in sys.modules if m.startswith('conformance.')]))"
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    loaded = set(json.loads(completed.stdout.splitlines()[-1]))
+    assert not {"conformance.cases", "conformance.transport", "conformance.model", "conformance.baseline"} & loaded
+    assert not {name for name in loaded if name.startswith(("conformance.report", "conformance.specs."))}

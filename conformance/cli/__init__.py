@@ -1,7 +1,9 @@
 """The `conformance` command: one module per command, each with `register(commands)` and its handlers.
 
-Every command module keeps its heavy imports inside its handlers, so that declaring the command line
-(`conformance --help`) imports almost nothing. What the commands share is in conformance.cli.common.
+Each module also holds the one line `conformance --help` shows for it (`HELP`). Only the command being run
+declares its flags (with the imports their defaults need); the others are declared by that line alone, so that
+`conformance --help` imports almost nothing, and every handler imports what it needs when it runs. What the
+commands share is in conformance.cli.common.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ COMMANDS = (run, serve, cases, matrix, baseline, recheck, impact, specs, proxy)
 DEBUG_VARIABLE = "CONFORMANCE_DEBUG"
 
 
-def build_parser() -> Parser:
+def build_parser(argv: Sequence[str] | None = None) -> Parser:
+    """The parser of the command line; given the arguments, only the command they name declares its flags."""
     parser = Parser(
         prog="conformance",
         description="Conformance suite for Anthropic-Messages-compatible endpoints "
@@ -32,13 +35,18 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"conformance {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
+    chosen = None if argv is None else next((arg for arg in argv if not arg.startswith("-")), "")
     for command in COMMANDS:
-        command.register(commands)
+        if chosen is None or command.__name__.rpartition(".")[2] == chosen:
+            command.register(commands)
+        else:
+            commands.add_parser(command.__name__.rpartition(".")[2], help=command.HELP)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:  # bare `conformance`: what it can do, not an error
         parser.print_help()

@@ -7,12 +7,15 @@ from pathlib import Path
 
 from conformance.cli.common import EXIT_CODES_WRITE, EXIT_OK, UsageError, load_report, print_lines
 
+# The one line `conformance --help` shows for this command.
+HELP = "write CI baselines (expectation files) from a report"
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Declare `baseline` and its actions."""
     baseline = commands.add_parser(
         "baseline",
-        help="write CI baselines (expectation files) from a report",
+        help=HELP,
         description="Manage baselines: expectation files that let CI gate on regressions only.",
     )
     actions = baseline.add_subparsers(dest="baseline_command", metavar="ACTION", required=True)

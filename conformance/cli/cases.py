@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from conformance.cases import TIERS
 from conformance.cli.common import (
     EXIT_OK,
     UsageError,
@@ -22,9 +21,15 @@ from conformance.cli.common import (
 EXIT_CODES_FROM_CAPTURE = "Exit codes: 0 written, 2 usage error (no capture there, nothing to turn into cases)."
 
 
+# The one line `conformance --help` shows for this command.
+HELP = "inspect the case catalogue"
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Declare `cases` and its actions."""
-    cases = commands.add_parser("cases", help="inspect the case catalogue", description="Inspect the case catalogue.")
+    from conformance.cases import TIERS
+
+    cases = commands.add_parser("cases", help=HELP, description="Inspect the case catalogue.")
     actions = cases.add_subparsers(dest="cases_command", metavar="ACTION", required=True)
     listing = actions.add_parser(
         "list",
@@ -45,6 +50,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _register_from_capture(actions: argparse._SubParsersAction) -> None:
+    from conformance.cases import TIERS
+
     capture = actions.add_parser(
         "from-capture",
         help="turn requests recorded by `conformance proxy` (or --record) into replayable cases",

@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from conformance.transport import Limits
-
 if TYPE_CHECKING:
     from conformance.baseline import Baseline
     from conformance.cases import Case
@@ -137,6 +135,8 @@ def add_read_bounds(
     group: argparse._ActionsContainer, *, silence_default: float, body_help: str, events_help: str
 ) -> None:
     """Declare --max-silence, --max-body-bytes and --max-events: how much of one response is waited for and read."""
+    from conformance.transport import Limits
+
     group.add_argument(
         "--max-silence",
         type=positive(float),

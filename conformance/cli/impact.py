@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 
 from conformance.cli.common import EXIT_CODES_WRITE, UsageError, print_lines
-from conformance.impact.command import DESCRIPTION, add_arguments
+
+# The one line `conformance --help` shows for this command.
+HELP = "replay a report's failing answers to real clients: which break, which degrade"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Declare `impact` and its flags."""
+    from conformance.impact.command import DESCRIPTION, add_arguments
+
     impact = commands.add_parser(
         "impact",
-        help="replay a report's failing answers to real clients: which break, which degrade",
+        help=HELP,
         description=DESCRIPTION,
         epilog=EXIT_CODES_WRITE,
     )

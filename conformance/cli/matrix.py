@@ -14,11 +14,15 @@ if TYPE_CHECKING:
 DEFAULT_OUT = Path("reports/matrix")
 
 
+# The one line `conformance --help` shows for this command.
+HELP = "build the compatibility matrix (features and profiles x targets) from report.json files"
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Declare `matrix` and its flags."""
     matrix = commands.add_parser(
         "matrix",
-        help="build the compatibility matrix (features and profiles x targets) from report.json files",
+        help=HELP,
         description="Build matrix.html (one self-contained page), matrix.md (for a GitHub step summary or a README) "
         "and matrix.json from the report.json of several runs. Each target is labelled by provider, model, base "
         "URL host and date (two runs that would get the same title are told apart by their file); each consumer "

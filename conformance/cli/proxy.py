@@ -42,13 +42,17 @@ def _upstream(value: str) -> str:
     return value.rstrip("/")
 
 
+# The one line `conformance --help` shows for this command.
+HELP = "relay a real client's traffic to a gateway and judge every exchange on the way"
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Declare `proxy` and its flags."""
     from conformance.transport import Limits
 
     proxy = commands.add_parser(
         "proxy",
-        help="relay a real client's traffic to a gateway and judge every exchange on the way",
+        help=HELP,
         description="An HTTP proxy to point a client at (ANTHROPIC_BASE_URL=http://HOST:PORT). Every request is "
         "forwarded to the upstream unchanged and every answer relayed as it arrives, streams included; each "
         f"exchange is recorded (redacted), judged by every contract check, printed and appended to OUT/{RESULTS_FILE}; "

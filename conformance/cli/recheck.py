@@ -18,11 +18,15 @@ from conformance.cli.common import (
 DEFAULT_OUT = Path("reports/recheck")
 
 
+# The one line `conformance --help` shows for this command.
+HELP = "judge a recorded run (a cassette from --record) again, offline"
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Declare `recheck` and its flags."""
     recheck = commands.add_parser(
         "recheck",
-        help="judge a recorded run (a cassette from --record) again, offline",
+        help=HELP,
         description="Re-run every check on the exchanges recorded with `conformance run --record DIR`, with no "
         "network and no cost, and write report.json, junit.xml and report.html. Cases are loaded by id from the "
         "catalogue; a recorded case no longer in it (or whose requests changed) gets the contract checks only.",

@@ -9,7 +9,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conformance.cases import TIERS
 from conformance.cli.common import (
     EXIT_CODES_RUN,
     EXIT_FAILED,
@@ -30,8 +29,6 @@ from conformance.cli.common import (
     wants_impact,
 )
 from conformance.request_defaults import AUTH_STYLES, DEFAULT_MODEL, DEFAULT_VERSION
-from conformance.retry import DEFAULT_RETRIES, MAX_RETRY_WAIT
-from conformance.transport import Limits
 
 if TYPE_CHECKING:
     from conformance.cases import Case
@@ -41,11 +38,19 @@ if TYPE_CHECKING:
 DEFAULT_OUT = Path("reports/latest")
 
 
+# The one line `conformance --help` shows for this command.
+HELP = "run the cases against a target (default: the embedded reference server)"
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Declare `run` and its flags."""
+    from conformance.cases import TIERS
+    from conformance.retry import DEFAULT_RETRIES, MAX_RETRY_WAIT
+    from conformance.transport import Limits
+
     run = commands.add_parser(
         "run",
-        help="run the cases against a target (default: the embedded reference server)",
+        help=HELP,
         description="Run the cases against an endpoint and write report.json, junit.xml and report.html. "
         "Without --base-url the embedded reference server is started on a free loopback port.",
         epilog=EXIT_CODES_RUN,
@@ -304,6 +309,7 @@ def handle(args: argparse.Namespace) -> int:
     from conformance.retry import RetryPolicy
     from conformance.runner import Stop
     from conformance.target import Target, TargetError
+    from conformance.transport import Limits
 
     _check_vocabularies(args)
     plan = _run_plan(args, selected_cases(args, allow_empty=bool(args.generated)))

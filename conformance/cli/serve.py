@@ -10,11 +10,15 @@ from conformance.cli.common import EXIT_OK, UsageError, port_number, print_lines
 DEFAULT_PORT = 8765
 
 
+# The one line `conformance --help` shows for this command.
+HELP = "run the embedded reference server in the foreground"
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Declare `serve` and its flags."""
     serve = commands.add_parser(
         "serve",
-        help="run the embedded reference server in the foreground",
+        help=HELP,
         description="Serve the reference emulation of the Anthropic Messages API until Ctrl+C or SIGTERM. It prints "
         "the URL it listens on (the real port with --port 0) and the API key it accepts.",
         epilog="Exit codes: 0 stopped, 2 usage error (a bad port, an address that cannot be bound).",

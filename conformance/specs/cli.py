@@ -1,6 +1,6 @@
 """`conformance specs merge | diff | vendor | drift`: the contracts under specs/, without a request to a target.
 
-`add_parser(commands)` registers the `specs` command on the main parser's subcommands. Every
+`add_parser(commands, help)` registers the `specs` command on the main parser's subcommands. Every
 handler returns an exit code: 0 done, 1 the work failed (stale file, unreachable source...),
 2 a usage error (unknown provider, bad directory).
 """
@@ -33,11 +33,11 @@ def _error(message: str) -> None:
     print(f"conformance specs: error: {message}", file=sys.stderr)
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Register `specs` and its subcommands on the main parser's subcommands."""
+def add_parser(commands: argparse._SubParsersAction, help: str) -> None:
+    """Register `specs` (with `help` as its one line) and its subcommands on the main parser's subcommands."""
     specs = commands.add_parser(
         "specs",
-        help="compare, merge and vendor the contracts under specs/ and follow the official SDK (no target is asked)",
+        help=help,
         description="Work with the contracts under specs/: Anthropic's canonical contract "
         "(specs/anthropic/openapi.yaml) and each provider's documented contract and profile "
         "(specs/<provider>/openapi.yaml, profile.yaml).",
