@@ -228,3 +228,12 @@ def test_proxy_usage_errors_exit_2(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
+
+
+def test_proxy_misspelt_provider_is_one_line_with_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.cli import main
+
+    assert main(["proxy", "--upstream", "http://127.0.0.1:9", "--provider", "openrouterr"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "unknown provider 'openrouterr': did you mean 'openrouter'?" in err

@@ -13,6 +13,7 @@ from conformance.cli.common import (
     UsageError,
     add_public_header,
     add_read_bounds,
+    check_names,
     positive,
     print_lines,
     wait_for_stop,
@@ -122,9 +123,10 @@ def handle(args: argparse.Namespace) -> int:
     from conformance.proxy.server import ProxyServer
     from conformance.proxy.session import ProxySession
     from conformance.report.console import ConsoleReporter
-    from conformance.specs.profiles import ProfileError, load_profile
+    from conformance.specs.profiles import ProfileError, known_providers, load_profile
     from conformance.transport import Limits
 
+    check_names("provider", [args.provider], known_providers())
     try:
         profile = load_profile(args.provider)
     except ProfileError as exc:
