@@ -3,8 +3,10 @@
 Inert unless --conformance is given. Each case becomes one item, `conformance::<case id>`,
 marked `conformance`, `tier_<tier>`, `feature_<feature>` and `profile_<profile>` (dashes become
 underscores) for `-m` selection; `-k` matches case ids and those markers. `--profile NAME` keeps
-only one client's cases. Without --base-url the embedded reference server is started once per
-test process, so it works under pytest-xdist too (each worker starts its own).
+only one client's cases. A name outside a closed vocabulary (tier, profile, capability, provider,
+auth style, fail-on level) stops the session with a "did you mean". Without --base-url the embedded
+reference server is started once per test process, so it works under pytest-xdist too (each worker
+starts its own).
 
 Verdicts map onto pytest outcomes: a case that fails the gate (`failed` and `error`; more with
 --conformance-fail-on) fails its item with every finding in the message; `skipped` and
@@ -41,16 +43,20 @@ from conformance.baseline import (
     load_baseline,
 )
 from conformance.cases import CAPABILITIES, TIERS, Case, CaseError, load_cases
-from conformance.consumers import Profile, ProfileError, get_profile, load_profiles, select_cases
+from conformance.cli.common import UsageError, load_profile
+from conformance.consumers import Profile, ProfileError, load_profiles, select_cases
 from conformance.model import CaseResult, Outcome
 from conformance.report.junit import exchange_line, finding_line
 from conformance.request_defaults import AUTH_STYLES, DEFAULT_MODEL
 from conformance.retry import DEFAULT_RETRIES, RetryPolicy
+from conformance.specs.profiles import known_providers
 from conformance.target import Target, TargetError, parse_header
 from conformance.vocabulary import UnknownName, check_names
 
 # Option names another plugin may register: claiming them too would make pytest refuse to start.
 _CLAIMED_BY = {"--base-url": "pytest_base_url", "--profile": "pytest_profiling"}
+# Items are judged without the clients' impact, so `breaks` is no level here.
+_FAIL_ON = tuple(choice for choice in FAIL_ON_CHOICES if choice != BREAKS)
 
 
 def _names(*names: str) -> list[str]:
@@ -67,7 +73,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="endpoint under test, as ANTHROPIC_BASE_URL (default: the embedded reference server)",
     )
     group.addoption("--api-key", help="API key (default: $CONFORMANCE_API_KEY, then $ANTHROPIC_API_KEY)")
-    group.addoption("--auth", choices=AUTH_STYLES, help="how to send the key (default: the provider profile's)")
+    group.addoption(
+        "--auth", metavar=_one_of(AUTH_STYLES), help="how to send the key (default: the provider profile's)"
+    )
     group.addoption("--model", help=f"model name to request (default: the provider profile's; {DEFAULT_MODEL})")
     group.addoption("--provider", default="anthropic", help="provider profile of the target")
     group.addoption(
@@ -95,7 +103,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--conformance-tier",
-        choices=TIERS,
+        metavar=_one_of(TIERS),
         help="highest tier to collect (default: extended; with --profile, the cases the profile names)",
     )
     group.addoption(
@@ -119,11 +127,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--conformance-fail-on",
-        choices=[choice for choice in FAIL_ON_CHOICES if choice != BREAKS],  # items are judged without impact
+        metavar=_one_of(_FAIL_ON),
         default=DEFAULT_FAIL_ON,
         help="least severe outcome that fails an item: failed (and error), deviation, unsupported or warning, "
         "each failing on everything worse too",
     )
+
+
+def _one_of(choices: tuple[str, ...]) -> str:
+    return "{" + ",".join(choices) + "}"
+
+
+def _capabilities(config: pytest.Config) -> frozenset[str] | None:
+    """The capabilities the target claims; None without the option (the provider's)."""
+    value = config.getoption("conformance_capabilities")
+    return frozenset(name.strip() for name in value.split(",") if name.strip()) if value else None
+
+
+def _check_vocabularies(config: pytest.Config) -> None:
+    """Every closed vocabulary among the options: a typo stops the session with a "did you mean", instead of
+    a session that collects or runs nothing the user meant. Raises UnknownName."""
+    option = config.getoption
+    for kind, name, known in [
+        ("tier", option("conformance_tier"), TIERS),
+        ("auth style", option("auth"), AUTH_STYLES),
+        ("fail-on level", option("conformance_fail_on"), _FAIL_ON),
+        ("provider", option("provider"), known_providers()),
+    ]:
+        if name is not None:
+            check_names(kind, [name], known)
+    check_names("capability", _capabilities(config) or (), CAPABILITIES)
 
 
 def marker_name(kind: str, value: str) -> str:
@@ -143,15 +176,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if option("conformance_retries") < 0:
         raise pytest.UsageError(f"--conformance-retries must be 0 or more, got {option('conformance_retries')}")
     try:
+        _check_vocabularies(config)
+        profile = load_profile(option("conformance_profile")) if option("conformance_profile") else None
         cases = load_cases(Path(option("conformance_cases")) if option("conformance_cases") else None)
         profiles = list(load_profiles().values())
-        profile = get_profile(option("conformance_profile")) if option("conformance_profile") else None
         chosen = select_cases(cases, option("conformance_tier"), profile=profile)
         baseline_path = option("conformance_baseline")
         config.stash[_BASELINE] = load_baseline(baseline_path) if baseline_path else None
-        capabilities = option("conformance_capabilities")
-        check_names("capability", [c.strip() for c in (capabilities or "").split(",") if c.strip()], CAPABILITIES)
-    except (CaseError, ProfileError, BaselineError, UnknownName) as exc:
+    except (CaseError, ProfileError, BaselineError, UnknownName, UsageError) as exc:
         raise pytest.UsageError(str(exc)) from None
     names = {marker_name("tier", c.tier) for c in cases} | {marker_name("feature", c.feature) for c in cases}
     names |= {marker_name("profile", p.name) for p in profiles}
@@ -216,7 +248,6 @@ class _Driver:
             api_key = option("api_key") or "ref-" + secrets.token_hex(16)
             self._server = ReferenceServer(api_key=api_key)
             base_url = self._server.__enter__().base_url
-        capabilities = option("conformance_capabilities")
         try:
             self._target = Target(
                 base_url=base_url,
@@ -227,9 +258,7 @@ class _Driver:
                 extra_headers=dict(parse_header(value) for value in option("conformance_header")),
                 public_headers=frozenset(name.lower() for name in option("conformance_public_header")),
                 reference=self._server is not None,
-                capabilities=frozenset(c.strip() for c in capabilities.split(",") if c.strip())
-                if capabilities
-                else None,
+                capabilities=_capabilities(self._config),
             )
         except TargetError as exc:
             raise pytest.UsageError(str(exc)) from None

@@ -149,6 +149,27 @@ def test_usage_errors(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*unknown profile 'nope'*"])
 
 
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--conformance-tier", "smok"], "unknown tier 'smok': did you mean 'smoke'?"),
+        (["--conformance-profile", "claude-cod"], "unknown profile 'claude-cod': did you mean 'claude-code'?"),
+        (["--conformance-capabilities", "vision,thinkin"], "unknown capability 'thinkin': did you mean 'thinking'?"),
+        (["--provider", "openrouterr"], "unknown provider 'openrouterr': did you mean 'openrouter'?"),
+        (["--auth", "bearr"], "unknown auth style 'bearr': did you mean 'bearer'?"),
+        (["--conformance-fail-on", "warnings"], "unknown fail-on level 'warnings': did you mean 'warning'?"),
+    ],
+)
+def test_a_misspelt_name_stops_the_session_with_a_suggestion(
+    pytester: pytest.Pytester, args: list[str], complaint: str
+) -> None:
+    result = pytester.runpytest("--conformance", "--co", "-q", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert not collected(result)
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("ERROR: " + complaint), result.errlines
+
+
 def test_the_example_conftest_starts_the_gateway(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copy(EXAMPLE_CONFTEST, pytester.path / "conftest.py")
     # The reference server plays the gateway this repository would start.
