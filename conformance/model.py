@@ -15,7 +15,7 @@ class Outcome(str, enum.Enum):
     """The verdict of one case (see docs/verdicts in the README)."""
 
     PASSED = "passed"
-    # Allowed by the contract, but not what the real API does, in a way clients may feel (docs/verdicts.md).
+    # Allowed by the contract, but not what the real API does, in a way clients may feel (docs/reference/verdicts.md).
     WARNING = "warning"
     FAILED = "failed"
     DEVIATION = "deviation"

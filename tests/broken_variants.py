@@ -1,7 +1,7 @@
 """The reference server, broken on purpose the way real gateways broke real clients.
 
 Each variant wraps `conformance.reference.create_app()` in an ASGI middleware with one defect of
-docs/bug-patterns.md: it rewrites the request before the reference app sees it, answers in its
+docs/reference/bug-patterns.md: it rewrites the request before the reference app sees it, answers in its
 place, or rewrites the answer (a JSON body, or the SSE events one by one as they pass, so the
 timing of a stream is kept). VARIANTS says, per bug pattern, which cases must catch the variant
 and by which checks; tests/test_bug_patterns.py runs them.
@@ -731,7 +731,7 @@ class PingInsideEvent(Broken):
 
 # --------------------------------------------------------------------------- K. allowed, not what the API does
 # Behaviour the docs allow but do not promise: a target doing it gets warnings, not failures
-# (docs/verdicts.md), except in the cases written for what the docs do promise.
+# (docs/reference/verdicts.md), except in the cases written for what the docs do promise.
 
 
 def _without_null_stop_sequence(holder: Any) -> None:

@@ -1,4 +1,4 @@
-"""Every known bug pattern is caught: docs/bug-patterns.md maps each to cases (or says why none),
+"""Every known bug pattern is caught: docs/reference/bug-patterns.md maps each to cases (or says why none),
 and a broken variant of the reference server per pattern is run through those cases.
 
 The pattern numbers are those of the shared list of real incompatibilities (numbers are stable,
@@ -22,7 +22,7 @@ from conformance.target import Target
 from tests.broken_variants import API_KEY, VARIANTS, Catch
 
 ROOT = Path(__file__).resolve().parents[1]
-TABLE = ROOT / "docs" / "bug-patterns.md"
+TABLE = ROOT / "docs" / "reference" / "bug-patterns.md"
 SHARED_LIST = ROOT.parent / "shared" / "reference" / "bug-patterns.md"
 PATTERNS = (1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 14, 15, 16, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
             33, 34, 35, 36, 37, 38, 39, 41, 42, 43, 44, 45)  # fmt: skip

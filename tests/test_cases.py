@@ -114,7 +114,7 @@ def test_the_provider_tier_is_selected_only_by_name() -> None:
 
 
 def test_every_capability_and_expect_key_is_documented() -> None:
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "cases.md").read_text(encoding="utf-8")
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "how-to" / "cases.md").read_text(encoding="utf-8")
     missing = [name for name in [*CAPABILITIES, *EXPECT_KEYS] if f"`{name}`" not in doc]
     assert not missing
     used = {name for case in load_cases() for name in case.requires}

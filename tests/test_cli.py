@@ -54,7 +54,7 @@ def test_exit_codes_are_in_the_help(command: str, capsys: pytest.CaptureFixture[
     out = " ".join(capsys.readouterr().out.split())
     assert "Exit codes: 0" in out and "2 usage error" in out and "3 internal error" in out
     if command == "run":
-        assert "130 interrupted by SIGINT, 143 by SIGTERM" in out and "docs/robustness.md" in out
+        assert "130 interrupted by SIGINT, 143 by SIGTERM" in out and "docs/reference/robustness.md" in out
         assert "--retries N" in out and "--public-header NAME" in out
     if command in ("run", "recheck"):
         assert "1 something does" in out

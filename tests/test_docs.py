@@ -38,6 +38,28 @@ def test_every_relative_link_resolves(page: Path) -> None:
     assert not missing, f"{page.relative_to(ROOT)} links to what does not exist: {missing}"
 
 
+# A path into the guide named in code, a comment, a help text or a data file ("see docs/how-to/proxy.md").
+DOCS_PATH = re.compile(r"(?<![\w/.-])docs/[\w./-]+?\.(?:md|yml|py)\b")
+NAMING_DIRS = ("conformance", "tests", "benchmarks", "cases", "profiles", "specs", ".ci")
+
+
+def files_naming_docs() -> list[Path]:
+    files = [ROOT / "action.yml", ROOT / "tox.ini", ROOT / "pyproject.toml", *PAGES]
+    files += [path for folder in NAMING_DIRS for path in sorted((ROOT / folder).rglob("*")) if path.is_file()]
+    return [path for path in files if path.suffix in {"", ".py", ".md", ".yaml", ".yml", ".ini", ".toml"}]
+
+
+def test_every_docs_path_named_outside_links_exists() -> None:
+    """The guide's pages move; a docstring, a --help text or a comment naming one must move with it."""
+    stale = [
+        f"{path.relative_to(ROOT)}: {named}"
+        for path in files_naming_docs()
+        for named in DOCS_PATH.findall(path.read_text(encoding="utf-8", errors="replace"))
+        if not (ROOT / named).exists()
+    ]
+    assert not stale, stale
+
+
 def runnable_blocks() -> list[tuple[str, str]]:
     return [
         (f"{page.relative_to(ROOT)}#{number}", block)
@@ -46,9 +68,38 @@ def runnable_blocks() -> list[tuple[str, str]]:
     ]
 
 
+# The guide's four parts and their pages (docs/README.md says what each is for).
+GUIDE = {
+    "tutorial": ["first-run", "your-gateway", "ci"],
+    "how-to": [
+        "baseline",
+        "profiles",
+        "record-and-recheck",
+        "matrix",
+        "proxy",
+        "pytest",
+        "generated",
+        "cases",
+        "impact",
+        "contract",
+    ],
+    "reference": ["cli", "report-json", "verdicts", "robustness", "reference-server", "bug-patterns"],
+    "background": ["peers", "clients", "performance"],
+}
+
+
+def test_every_page_sits_in_one_part_and_the_index_links_it() -> None:
+    docs = ROOT / "docs"
+    pages = {page.relative_to(docs).as_posix() for page in docs.rglob("*.md")} - {"README.md"}
+    assert pages == {f"{part}/{name}.md" for part, names in GUIDE.items() for name in names}
+    assert pages <= set(relative_links(docs / "README.md"))
+
+
 def test_the_guide_has_runnable_commands() -> None:
     pages = {name.split("#")[0] for name, _ in runnable_blocks()}
-    assert {"docs/tutorial/first-run.md", "docs/tutorial/your-gateway.md", "docs/tutorial/ci.md"} <= pages
+    tutorials = {f"docs/tutorial/{name}.md" for name in GUIDE["tutorial"]}
+    how_tos = {f"docs/how-to/{name}.md" for name in ("baseline", "profiles", "record-and-recheck", "matrix")}
+    assert tutorials | how_tos <= pages
 
 
 @pytest.mark.parametrize(("name", "block"), runnable_blocks(), ids=[name for name, _ in runnable_blocks()])

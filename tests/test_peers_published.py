@@ -1,5 +1,5 @@
 """The published peers results stay explained: the reference route passes everything, every case a
-peer's route does not pass is named in docs/peers.md in a row with its spec clause and a
+peer's route does not pass is named in docs/background/peers.md in a row with its spec clause and a
 reproduction, and each route's committed baseline expects exactly what its committed report shows.
 A newly found difference therefore lands together with its explanation, or this test fails."""
 
@@ -17,7 +17,7 @@ from conformance.report import load_report
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT / "reports" / "peers"
-DOC = ROOT / "docs" / "peers.md"
+DOC = ROOT / "docs" / "background" / "peers.md"
 # The docs section that explains each peer's routes: (heading that opens it, heading that closes it).
 SECTIONS = {
     "litellm": ("## What LiteLLM", "## vLLM"),

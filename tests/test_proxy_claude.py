@@ -1,5 +1,5 @@
 """Opt-in: the real Claude Code CLI through the proxy to the reference server. Runs only when
-`claude` (npm @anthropic-ai/claude-code) is on PATH; see docs/proxy.md."""
+`claude` (npm @anthropic-ai/claude-code) is on PATH; see docs/how-to/proxy.md."""
 
 from __future__ import annotations
 

@@ -3,9 +3,9 @@ JSON output, token counts against earlier steps, and the events of a stream (an 
 event types and counts, the longest quiet stretch).
 
 Unlike the other checks, which judge every exchange against the contract, this one compares an
-exchange with the `expect:` mapping of the case step that produced it (docs/cases.md lists the keys).
+exchange with the `expect:` mapping of the case step that produced it (docs/how-to/cases.md lists the keys).
 An unmet expectation is a failure, except where it asks for what the docs allow but do not promise
-(pings, their cadence, `retry-after`): then it is a warning (docs/verdicts.md).
+(pings, their cadence, `retry-after`): then it is a warning (docs/reference/verdicts.md).
 """
 
 from __future__ import annotations

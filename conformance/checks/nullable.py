@@ -3,7 +3,7 @@
 The API sends every key of a Message, the nullable ones as null (`stop_sequence: null`), and the
 contract requires them. The official clients read an absent nullable key as null (their models
 default it), so a target that leaves one out differs from the API in a way a client that reads the
-raw JSON may feel, but not one the SDKs notice: a warning, not a failure (docs/verdicts.md).
+raw JSON may feel, but not one the SDKs notice: a warning, not a failure (docs/reference/verdicts.md).
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ def _register_from_capture(actions: argparse._SubParsersAction) -> None:
     capture = actions.add_parser(
         "from-capture",
         help="turn requests recorded by `conformance proxy` (or --record) into replayable cases",
-        description="Write a case file (docs/cases.md format) with one case per distinct Messages API request "
+        description="Write a case file (docs/how-to/cases.md format) with one case per distinct Messages API request "
         "recorded in DIR: the same path, headers and body, expecting it accepted (and streamed when it asked "
         "for a stream). Requests whose recorded answer was transient (429, 5xx, 529) are left out: they say "
         "nothing about what the request should get. Credentials are never written: each case sends the target's "

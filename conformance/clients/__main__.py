@@ -1,5 +1,5 @@
 """`python -m conformance.clients [--latest]`: real clients through the proxy into the reference server
-(see docs/clients.md)."""
+(see docs/background/clients.md)."""
 
 from __future__ import annotations
 

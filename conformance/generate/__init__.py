@@ -16,5 +16,5 @@ every report treat like hand-written ones:
 | session  | the run: cases, then shrinking and export of the generated failures               |
 
 The package imports nothing itself, so that `conformance.generate.options` stays cheap to load;
-docs/generated.md is the user's guide.
+docs/how-to/generated.md is the user's guide.
 """

@@ -19,7 +19,7 @@ DESCRIPTION = (
     "Replay every non-passing case's recorded answers from a loopback server to real clients (the official "
     "Python and TypeScript SDKs, and Claude Code for the streamed calls it makes; pinned, installed on demand "
     "into the clients cache) and record per case and client whether it breaks, degrades or is unaffected. "
-    "The reports are written again with the impact (docs/impact.md)."
+    "The reports are written again with the impact (docs/how-to/impact.md)."
 )
 EPILOG = "Exit codes: 0 written, 2 usage error (bad flags, a missing or unreadable report)."
 

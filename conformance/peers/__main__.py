@@ -1,4 +1,5 @@
-"""`python -m conformance.peers litellm|vllm|portkey|ccr`: run the suite against real peers (see docs/peers.md)."""
+"""`python -m conformance.peers litellm|vllm|portkey|ccr`: run the suite against real peers
+(see docs/background/peers.md)."""
 
 from __future__ import annotations
 

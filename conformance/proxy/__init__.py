@@ -4,7 +4,7 @@ The relay (relay.py) sits between a client and a gateway and passes everything t
 unchanged, streams included; each exchange is captured (recording.py), judged by the same pure
 checks as a run (judging.py) on a worker thread, shown live and written to OUT/ as a normal run's
 reports plus a cassette (session.py). `conformance cases from-capture` turns the recorded requests
-into replayable cases (capture_cases.py). docs/proxy.md has the usage.
+into replayable cases (capture_cases.py). docs/how-to/proxy.md has the usage.
 """
 
 from __future__ import annotations

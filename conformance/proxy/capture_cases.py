@@ -1,4 +1,4 @@
-"""`conformance cases from-capture`: recorded requests turned into replayable cases (docs/cases.md format).
+"""`conformance cases from-capture`: recorded requests turned into replayable cases (docs/how-to/cases.md format).
 
 Each distinct request a client sent (a retry of the same request counts once) becomes one case
 that sends it again, byte for byte in structure: method, path and query, headers, body. What is
@@ -57,7 +57,7 @@ class Options:
 
 @dataclass(frozen=True)
 class CapturedCase:
-    """A case (docs/cases.md, as a dict) and the secret-looking headers left out of its request."""
+    """A case (docs/how-to/cases.md, as a dict) and the secret-looking headers left out of its request."""
 
     case: dict[str, Any]
     left_out: tuple[str, ...] = ()
@@ -121,7 +121,7 @@ def write_cases(cases: list[CapturedCase], path: Path, options: Options, source:
     document = {"feature": options.feature, "tier": options.tier, "cases": [captured.case for captured in cases]}
     header = (
         f"# Requests recorded by `conformance proxy` ({source}), written by `conformance cases from-capture`.\n"
-        "# Credentials are never stored: each case sends the target's own. See docs/proxy.md.\n"
+        "# Credentials are never stored: each case sends the target's own. See docs/how-to/proxy.md.\n"
     )
     for captured in cases:
         if captured.left_out:
@@ -136,7 +136,7 @@ def write_cases(cases: list[CapturedCase], path: Path, options: Options, source:
 
 
 def requirements(body: dict[str, Any], endpoint: str) -> set[str]:
-    """The capabilities (docs/cases.md) a request uses."""
+    """The capabilities (docs/how-to/cases.md) a request uses."""
     needed = {"count_tokens"} if endpoint == "count_tokens" else set()
     if body.get("tools"):
         needed.add("tools")

@@ -1,7 +1,7 @@
 """The scripted model: a validated request in, content blocks and a stop reason out, deterministically.
 
 It reads the last user message (its text blocks, and its tool_result blocks) and follows the
-prompt patterns documented in docs/reference-server.md: "Reply with exactly: X", "Count from 1
+prompt patterns documented in docs/reference/reference-server.md: "Reply with exactly: X", "Count from 1
 to N", tool calls when asked for or forced, a report of tool results, JSON for structured output,
 and fault directives ("Simulate error: …") for error-path tests. The answer is then fitted to the
 request: stop sequences cut it, and max_tokens bounds it with the same tokenizer usage reports.

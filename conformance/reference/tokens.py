@@ -3,7 +3,7 @@
 A token is one match of `\\w+|[^\\w\\s]`: a run of word characters, or one punctuation character.
 Whitespace is free. Structured parts cost their compact JSON, counted the same way, and binary
 parts (images, PDFs) a fixed base plus one token per `BYTES_PER_TOKEN` characters of base64.
-docs/reference-server.md lists every constant below.
+docs/reference/reference-server.md lists every constant below.
 """
 
 from __future__ import annotations

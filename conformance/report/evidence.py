@@ -3,7 +3,7 @@
 The checks judge every exchange whole (within the transport's own limits); the reports keep a
 bounded part of it, so that no target can make a report (or the memory a run holds once its cases
 are judged) grow without end. The bounds are stated here, in one place, and explained in
-docs/robustness.md ("Report bounds"):
+docs/reference/robustness.md ("Report bounds"):
 
 - per exchange: at most MAX_BODY_CHARS of body text (request body, response body, raw stream) and
   of event data, and at most EVENTS_HEAD first plus EVENTS_TAIL last stream events;

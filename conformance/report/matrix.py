@@ -263,7 +263,7 @@ def build_matrix(
             )
             for column in columns
         ]
-        description = "cases whose recorded answers break or degrade it, replayed to it (docs/impact.md)"
+        description = "cases whose recorded answers break or degrade it, replayed to it (docs/how-to/impact.md)"
         rows.append(Row(f"r{len(rows)}", "client", client, cells, client_title(client), description))
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return Matrix(columns=columns, rows=rows, generated_at=generated)
