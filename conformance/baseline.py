@@ -8,7 +8,7 @@ so that the baseline can be tightened.
 `--fail-on` sets the least severe outcome that fails the gate: `failed` (the default; `error`
 always fails), `deviation` (documented differences fail too), `unsupported` (clean refusals of
 optional features fail too) or `warning` (everything but passed and skipped fails: also behaviour
-the docs allow but the real API does otherwise, see docs/verdicts.md). `breaks` gates on real
+the docs allow but the real API does otherwise, see docs/reference/verdicts.md). `breaks` gates on real
 breakage only: a case fails when its recorded answers break a real client (its `impact`, from
 `conformance impact` or `run --impact`; `--fail-on-impact CLIENT` names the clients that count).
 """

@@ -27,7 +27,7 @@ MODEL_PLACEHOLDER = "$model"
 SHARED_FILE = "_shared.yaml"
 SHARED_KEY = "$shared"
 TEXT_KEY = "$text"
-# Keys an `expect:` mapping may hold; see docs/cases.md.
+# Keys an `expect:` mapping may hold; see docs/how-to/cases.md.
 EXPECT_KEYS = frozenset(
     {
         "status",
@@ -55,7 +55,7 @@ EXPECT_KEYS = frozenset(
     }
 )
 # What a target may claim (`--capabilities`); a case that requires one the target does not claim is
-# skipped. docs/cases.md describes each.
+# skipped. docs/how-to/cases.md describes each.
 CAPABILITIES: dict[str, str] = {
     "instruction-following": "the model obeys plain prompts: exact replies, counting, tool calls on request",
     "fault-injection": "the upstream follows the reference server's `Simulate ...` directives",
@@ -261,8 +261,8 @@ def _insert_fragments(value: Any, fragments: dict[str, Any], path: Path) -> Any:
     return {**fragment, **extra}
 
 
-# A fragment inserted in several cases makes its filler text once.
-_filler = functools.lru_cache(maxsize=64)(filler)
+# Each text is made once per process, however many cases insert it (bounded by the catalogue itself).
+_filler = functools.cache(filler)
 
 
 def _generated_text(value: dict[str, Any], path: Path) -> str:

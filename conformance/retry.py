@@ -1,4 +1,4 @@
-"""Transient answers and how long to wait before asking again (docs/robustness.md, "Retries").
+"""Transient answers and how long to wait before asking again (docs/reference/robustness.md, "Retries").
 
 A rate limit, an overload or a connection reset says nothing about the contract: the runner sends
 such a request again a bounded number of times, and what stays transient is an `error`, never a

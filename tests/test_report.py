@@ -409,3 +409,32 @@ def test_console_verbose_shows_every_finding_and_escapes_control_codes() -> None
     output = buffer.getvalue()
     assert "\x1b" not in output and "\x07" not in output
     assert "a[bold]b" in output and "\\x1b]0;title\\x07 [red]x[/red]" in output
+
+
+def test_html_templates_compile_once_per_user_and_a_broken_cache_is_no_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compiled templates are kept in a private folder of the temporary directory; a cache whose folder
+    vanished, or whose entry is damaged, only means compiling again."""
+    import tempfile
+
+    from conformance.report.html import _bytecode_cache
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    cache = _bytecode_cache()
+    assert cache is not None
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.DictLoader({"t": "{{ 1 + 1 }}"}), bytecode_cache=cache)
+    assert env.get_template("t").render() == "2"
+    entries = list(Path(cache.directory).glob("__jinja2_*.cache"))
+    assert len(entries) == 1
+    entries[0].write_bytes(jinja2.bccache.bc_magic + b"\x00garbage")  # a damaged entry: no pickle
+    fresh = jinja2.Environment(loader=jinja2.DictLoader({"t": "{{ 1 + 1 }}"}), bytecode_cache=cache)
+    assert fresh.get_template("t").render() == "2"
+    for entry in Path(cache.directory).iterdir():
+        entry.unlink()
+    Path(cache.directory).rmdir()  # the folder removed under a running process
+    again = jinja2.Environment(loader=jinja2.DictLoader({"t": "{{ 2 + 2 }}"}), bytecode_cache=cache)
+    assert again.get_template("t").render() == "4"
+    assert "<html" in render_html(make_report())

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
 from conformance.bounded_json import parse_json_payload
 from conformance.checks.common import final_message, longest_silence
 from conformance.model import Exchange, Finding, Response, Severity
@@ -192,6 +189,9 @@ def _json_output_problem(message: dict[str, Any], request: Any) -> str | None:
     schema = output_format.get("schema") if isinstance(output_format, dict) else None
     if not isinstance(schema, dict):
         return None
+    from jsonschema import Draft202012Validator  # here: most runs never ask for structured output
+    from jsonschema.exceptions import SchemaError
+
     try:
         errors = list(Draft202012Validator(schema).iter_errors(value))
     except SchemaError:

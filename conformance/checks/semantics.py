@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
 from conformance.bounded_json import parse_json_payload
 from conformance.checks.common import (
     COUNT_TOKENS,
@@ -411,6 +408,9 @@ def _input_findings(position: int, block: dict[str, Any], tool: dict[str, Any]) 
     schema, value = tool.get("input_schema"), block.get("input")
     if not isinstance(schema, dict) or not isinstance(value, dict):
         return []
+    from jsonschema import Draft202012Validator  # here: only tool calls need it, and it is slow to import
+    from jsonschema.exceptions import SchemaError
+
     try:
         errors = list(Draft202012Validator(schema).iter_errors(value))[:_MAX_SCHEMA_ERRORS]
     except SchemaError:

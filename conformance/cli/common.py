@@ -29,7 +29,7 @@ EXIT_CODES_RUN = (
     f"Exit codes: {_EXIT_CODES_GATE}, 130 interrupted by SIGINT, 143 by SIGTERM (the partial report is written "
     "first); a run whose key the target rejects on its first cases stops early with 1; a target that cannot be "
     "reached, or answers 404 where the Messages API should be, stops the run before its cases with 2. "
-    "Details: docs/robustness.md."
+    "Details: docs/reference/robustness.md."
 )
 EXIT_CODES_WRITE = (
     f"Exit codes: 0 written, 2 usage error (bad flags, a missing or unreadable file), {EXIT_CODES_INTERNAL}."
@@ -210,7 +210,7 @@ def add_gate_flags(group: argparse._ActionsContainer) -> None:
         choices=sorted(CLIENT_TITLES),
         metavar="CLIENT",
         help="--fail-on breaks, counting only the cases that break this client (repeatable; one of "
-        f"{', '.join(sorted(CLIENT_TITLES))}); needs the clients' impact (docs/impact.md)",
+        f"{', '.join(sorted(CLIENT_TITLES))}); needs the clients' impact (docs/how-to/impact.md)",
     )
 
 

@@ -172,11 +172,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--impact",
         action="store_true",
         help="at the end, replay every non-passing case's answers to real clients (the SDKs, Claude Code; "
-        "installed on demand into .clients/) and record which break or degrade (docs/impact.md); implied by "
+        "installed on demand into .clients/) and record which break or degrade (docs/how-to/impact.md); implied by "
         "--fail-on breaks and --fail-on-impact",
     )
     add_gate_flags(run.add_argument_group("CI gate"))
-    _add_generation_flags(run.add_argument_group("generated cases and budget (docs/generated.md)"))
+    _add_generation_flags(run.add_argument_group("generated cases and budget (docs/how-to/generated.md)"))
     run.set_defaults(handler=handle)
 
 
@@ -327,10 +327,11 @@ def handle(args: argparse.Namespace) -> int:
     )
     stop = Stop()
     with Interrupts(stop) as interrupts, ExitStack() as stack:
-        base_url = args.base_url
+        base_url, server = args.base_url, None
         if base_url is None:
             api_key = args.api_key or "ref-" + secrets.token_hex(16)
-            base_url = stack.enter_context(ReferenceServer(api_key=api_key)).base_url
+            server = stack.enter_context(ReferenceServer(api_key=api_key))
+            base_url = server.base_url
         try:
             target = Target(
                 base_url=base_url,
@@ -381,6 +382,8 @@ def handle(args: argparse.Namespace) -> int:
             from conformance.impact.compute import compute_impact
 
             compute_impact(report, progress=say)
+        if server is not None:
+            server.request_stop()  # it shuts down while the reports are written
         try:
             paths = write_reports(report, args.out, redactor=redactor)
             if args.record is not None:
@@ -395,7 +398,7 @@ def handle(args: argparse.Namespace) -> int:
             from conformance.impact.tally import summary_lines
 
             print_lines(
-                ["", "Client impact (docs/impact.md):", *(f"  {line}" for line in summary_lines(report.results))]
+                ["", "Client impact (docs/how-to/impact.md):", *(f"  {line}" for line in summary_lines(report.results))]
             )
         if args.profile:
             print_lines(_profile_verdict(args.profile, report))

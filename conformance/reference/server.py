@@ -81,10 +81,16 @@ class ReferenceServer:
                 raise RuntimeError("the reference server did not start")
             time.sleep(0.005)
 
+    def request_stop(self) -> None:
+        """Ask the server to shut down and return at once (it takes uvicorn up to 0.2 s): other work can
+        overlap the shutdown, and `stop()` then only waits for what is left of it."""
+        if self._server is not None:
+            self._server.should_exit = True
+
     def stop(self) -> None:
         if self._server is None or self._thread is None:
             return
-        self._server.should_exit = True
+        self.request_stop()
         self._thread.join(STOP_TIMEOUT)
         if self._thread.is_alive():
             self._server.force_exit = True

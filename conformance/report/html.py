@@ -8,6 +8,7 @@ that allows only its own inline script (by hash) and loads nothing from anywhere
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import http
@@ -222,6 +223,7 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         finalize=_printable,
         loader=jinja2.PackageLoader("conformance.report", "templates"),
+        bytecode_cache=_bytecode_cache(),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -233,6 +235,29 @@ def _environment() -> jinja2.Environment:
     env.filters["number"] = number
     env.filters["client"] = client_title
     return env
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """The templates compiled once per user, not once per run: jinja2's cache in a private (0700) folder of the
+    temporary directory, keyed by each template's source. A cache that cannot be read or written is no cache;
+    it never fails a report."""
+    import jinja2
+
+    class QuietCache(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # a damaged entry: compile the template again
+                bucket.reset()
+
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            with contextlib.suppress(OSError):  # a full disk, the folder removed meanwhile
+                super().dump_bytecode(bucket)
+
+    try:
+        return QuietCache()
+    except (OSError, RuntimeError):  # no private folder can be made (jinja2 refuses one it does not own)
+        return None
 
 
 def render_html(report: RunReport) -> str:
