@@ -78,7 +78,7 @@ def check_own_docs(exchange: Exchange, contract: OwnContract) -> list[Finding] |
     if response is None or key is None:
         return None
     method = exchange.request.method.lower()
-    if method not in (contract.document["paths"].get(key) or {}):
+    if method not in contract.api.spec / "paths" / key:  # the path item resolved, were it a $ref
         return None
     content_type = response.content_type or ("application/json" if response.json is not None else "")
     if response.is_stream:

@@ -57,6 +57,15 @@ def test_a_stream_where_the_document_declares_none_or_under_another_status_is_a_
     assert checks(undeclared) == ["own-docs.status"]
 
 
+def test_a_path_item_given_as_a_ref_to_the_canonical_contract_is_documented() -> None:
+    """Portkey's and claude-code-router's documents declare their operations by a $ref to Anthropic's."""
+    for provider in ("portkey", "claude-code-router"):
+        contract = own_contract(load_profile(provider).contract_path)
+        assert checks(message_exchange(), contract) == []
+        assert checks(stream_exchange(text_stream()), contract) == []
+        assert checks(count_tokens_exchange(), contract) == []
+
+
 def test_an_undeclared_status_is_a_finding() -> None:
     # LiteLLM declares 200, 4XX and 5XX for /v1/messages; count_tokens only 200 and 4XX.
     exchange = count_tokens_exchange()
