@@ -1,7 +1,8 @@
 """A sign of life while cases are in flight: a plain line every few seconds in which no case finished.
 
 A hanging target otherwise leaves the console silent for a whole timeout per case. The line goes to
-the same console as the per-case lines, so CI logs and terminals alike show it.
+the same console as the per-case lines; it is what a run shows where its output is no terminal (CI logs,
+pipes): an interactive terminal gets the live display of conformance.cli.progress instead.
 """
 
 from __future__ import annotations

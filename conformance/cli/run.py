@@ -299,7 +299,7 @@ def _profile_verdict(name: str, report: RunReport) -> list[str]:
 def handle(args: argparse.Namespace) -> int:
     import asyncio
 
-    from conformance.cli.heartbeat import Heartbeat
+    from conformance.cli.progress import run_progress
     from conformance.generate.session import run_plan
     from conformance.interrupts import Interrupts
     from conformance.preflight import PreflightError, preflight
@@ -360,7 +360,7 @@ def handle(args: argparse.Namespace) -> int:
                 raise UsageError(str(exc)) from None
         reporter = ConsoleReporter(verbose=args.verbose, redactor=redactor)
         reporter.start(target.info(), len(cases))
-        heartbeat = Heartbeat(reporter.case_done, len(cases), lambda line: print_lines([line]))
+        progress = run_progress(reporter, cases, args.concurrency)
 
         async def run() -> RunReport:
             interrupts.attach(asyncio.get_running_loop())
@@ -369,14 +369,15 @@ def handle(args: argparse.Namespace) -> int:
                 plan,
                 limits,
                 args.concurrency,
-                heartbeat.case_done,
+                progress.case_done,
                 args.out,
                 retry=RetryPolicy(retries=args.retries),
                 stop=stop,
                 redactor=redactor,
             )
 
-        report = asyncio.run(run())
+        with progress:  # a live display, or a plain line while no case finishes
+            report = asyncio.run(run())
         if (args.impact or wants_impact(args)) and not report.interrupted:
             from conformance.impact.command import say
             from conformance.impact.compute import compute_impact
