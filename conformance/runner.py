@@ -20,6 +20,8 @@ from conformance.target import Target, TargetError
 from conformance.transport import Limits, Transport
 
 ResultCallback = Callable[[CaseResult], None]
+# Told the id of each case as it takes a slot and starts.
+StartCallback = Callable[[str], None]
 
 
 def build_request(target: Target, step: Step, history: list[dict[str, Any]]) -> Request:
@@ -109,12 +111,16 @@ class Runner:
         # Once judged, a result keeps only what its reports will keep: memory does not grow with what targets send.
         self.kept = EvidenceBudget()
 
-    async def run(self, cases: Iterable[Case], on_result: ResultCallback | None = None) -> list[CaseResult]:
+    async def run(
+        self, cases: Iterable[Case], on_result: ResultCallback | None = None, on_start: StartCallback | None = None
+    ) -> list[CaseResult]:
         """The results of the cases that finished: all of them, unless the run was stopped."""
         finished: list[CaseResult] = []
 
         async def one(case: Case) -> None:
             async with self._slots:
+                if on_start is not None:
+                    on_start(case.id)
                 result = self.kept.result(await self.run_case(case))
             finished.append(result)
             self._watch_key(case, result)
@@ -232,6 +238,7 @@ async def run_suite(
     retry: RetryPolicy | None = None,
     stop: Stop | None = None,
     redactor: Redactor | None = None,
+    on_start: StartCallback | None = None,
 ) -> RunReport:
     """Run the cases against the target and return the whole report (in case-id order).
 
@@ -241,7 +248,7 @@ async def run_suite(
     started_at = now_iso()
     stop = stop or Stop()
     async with target_transport(target, limits, redactor) as transport:
-        results = await Runner(target, transport, concurrency, retry, stop).run(cases, on_result)
+        results = await Runner(target, transport, concurrency, retry, stop).run(cases, on_result, on_start)
     finished = {result.id for result in results}
     return RunReport(
         target=target.info(),

@@ -54,11 +54,14 @@ def test_the_live_display_counts_outcomes_and_lists_the_cases_running(monkeypatc
     monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
     printed: list[str] = []
     screen = Console(file=io.StringIO(), width=120, color_system=None)  # no terminal: draws only when asked
-    progress = LiveProgress(lambda result: printed.append(result.id), ["a.one", "b.two", "c.three"], 2, screen)
+    progress = LiveProgress(lambda result: printed.append(result.id), 3, screen)
     with progress:
+        progress.case_started("a.one")
+        progress.case_started("b.two")
         clock[0] = 103.0
         screen.print(progress.render())
         progress.case_done(CaseResult(id="b.two", feature="f", outcome=Outcome.FAILED))
+        progress.case_started("c.three")
         clock[0] = 105.0
         screen.print(progress.render())
     before, after = screen.file.getvalue().split("1/3 cases")  # type: ignore[attr-defined]
@@ -69,7 +72,8 @@ def test_the_live_display_counts_outcomes_and_lists_the_cases_running(monkeypatc
 
 def test_the_live_display_is_erased_when_the_run_ends_even_on_an_error() -> None:
     screen = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
-    with pytest.raises(RuntimeError), LiveProgress(lambda result: None, ["a.one"], 4, console=screen):
+    with pytest.raises(RuntimeError), LiveProgress(lambda result: None, 1, console=screen) as progress:
+        progress.case_started("a.one")
         raise RuntimeError("boom")
     shown = screen.file.getvalue()  # type: ignore[attr-defined]
     assert "running a.one" in shown
@@ -80,9 +84,9 @@ def test_the_live_display_is_erased_when_the_run_ends_even_on_an_error() -> None
 def test_run_progress_picks_the_live_display_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TERM", "xterm")
     monkeypatch.setattr(sys, "stdout", _Tty())
-    assert isinstance(run_progress(ConsoleReporter(), [], 4), LiveProgress)
+    assert isinstance(run_progress(ConsoleReporter(), []), LiveProgress)
     monkeypatch.setattr(sys, "stdout", io.StringIO())
-    assert isinstance(run_progress(ConsoleReporter(), [], 4), Heartbeat)
+    assert isinstance(run_progress(ConsoleReporter(), []), Heartbeat)
 
 
 def test_a_run_on_a_terminal_shows_its_progress_then_the_usual_summary(tmp_path: Path) -> None:
@@ -115,3 +119,33 @@ def test_a_run_on_a_terminal_shows_its_progress_then_the_usual_summary(tmp_path:
     last = shown.rsplit("Summary", 1)[1]
     assert "cases" not in last.split("Reports:")[0].split("total")[0]  # the display erased, not left in the table
     assert "PASS" in last and "2 passed" in last
+
+
+def test_the_runner_tells_each_case_as_it_starts_never_more_than_the_concurrency() -> None:
+    import asyncio
+
+    from conformance.cases import load_cases
+    from conformance.reference import ReferenceServer
+    from conformance.runner import run_suite
+    from conformance.target import Target
+
+    cases = [case for case in load_cases() if case.tier == "smoke"][:5]
+    events: list[tuple[str, str]] = []
+    running: set[str] = set()
+    most = [0]
+
+    def started(case_id: str) -> None:
+        events.append(("start", case_id))
+        running.add(case_id)
+        most[0] = max(most[0], len(running))
+
+    def done(result: CaseResult) -> None:
+        events.append(("done", result.id))
+        running.discard(result.id)
+
+    with ReferenceServer(api_key="progress-" + "k" * 8) as server:
+        target = Target(base_url=server.base_url, api_key="progress-" + "k" * 8, reference=True)
+        asyncio.run(run_suite(target, cases, concurrency=2, on_result=done, on_start=started))
+    assert sorted(case_id for kind, case_id in events if kind == "start") == sorted(case.id for case in cases)
+    assert all(events.index(("start", case.id)) < events.index(("done", case.id)) for case in cases)
+    assert most[0] == 2

@@ -42,10 +42,10 @@ def interactive(stream: TextIO) -> bool:
         return False
 
 
-def run_progress(reporter: ConsoleReporter, cases: Sequence[Case], concurrency: int) -> Heartbeat | LiveProgress:
-    """The display of a run of `cases`, `concurrency` at a time, whose finished cases `reporter` prints."""
+def run_progress(reporter: ConsoleReporter, cases: Sequence[Case]) -> Heartbeat | LiveProgress:
+    """The display of a run of `cases`, whose finished cases `reporter` prints."""
     if interactive(sys.stdout):
-        return LiveProgress(reporter.case_done, [case.id for case in cases], concurrency, reporter.console)
+        return LiveProgress(reporter.case_done, len(cases), reporter.console)
     from conformance.cli.common import print_lines
 
     return Heartbeat(reporter.case_done, len(cases), lambda line: print_lines([line]))
@@ -57,27 +57,21 @@ class LiveProgress:
     `console` must be the one the per-case lines are printed on: rich draws what that console prints above
     the display, but another console writes straight to the terminal, through the display.
 
-    Which cases run is known from their order: the runner starts them in the order given, `concurrency` at a
-    time, and a finished case's slot goes to the first one waiting (its semaphore wakes waiters first come,
-    first served). So when n cases are done, the first n + concurrency have started, and a case starts when
-    the case before it in that count finishes.
+    The runner tells which cases run: `case_started` as a case takes a slot, `case_done` as it ends.
     """
 
     def __init__(
         self,
         case_done: Callable[[CaseResult], None],
-        case_ids: Sequence[str],
-        concurrency: int,
+        total: int,
         console: Console,
     ) -> None:
         self._case_done = case_done
-        self._ids = list(case_ids)
-        self._concurrency = max(1, concurrency)
+        self._total = total
         self._console = console
         self._lock = threading.Lock()
         self._counts: Counter[Outcome] = Counter()
         self._running: dict[str, float] = {}  # case id -> when it started, in the order they started
-        self._next = 0  # index of the first case not started
         self._started = time.monotonic()
         self._live: Live | None = None
 
@@ -85,17 +79,15 @@ class LiveProgress:
         with self._lock:
             self._counts[result.outcome] += 1
             self._running.pop(result.id, None)
-            self._admit(time.monotonic())
         if self._live is not None:
             self._live.refresh()  # the case's line, printed next, is drawn above the new counts, not stale ones
         self._case_done(result)
 
-    def _admit(self, now: float) -> None:
-        """The cases waiting for a slot take the free ones, in order."""
-        done = sum(self._counts.values())
-        while self._next < len(self._ids) and self._next < done + self._concurrency:
-            self._running[self._ids[self._next]] = now
-            self._next += 1
+    def case_started(self, case_id: str) -> None:
+        with self._lock:
+            self._running[case_id] = time.monotonic()
+        if self._live is not None:
+            self._live.refresh()  # a short case may end before the next timed refresh: show it started
 
     def render(self, now: float | None = None) -> RenderableType:
         """The display at `now`: a bar with the counts, then the cases running, longest first."""
@@ -110,7 +102,7 @@ class LiveProgress:
         with self._lock:
             counts = Counter(self._counts)
             running = list(self._running.items())
-        done, total = sum(counts.values()), len(self._ids)
+        done, total = sum(counts.values()), self._total
         head = Table.grid(padding=(0, 1))
         status = Text(f"{done}/{total} cases")
         for outcome in Outcome:
@@ -129,9 +121,7 @@ class LiveProgress:
     def __enter__(self) -> LiveProgress:
         from rich.live import Live
 
-        with self._lock:
-            self._started = time.monotonic()
-            self._admit(self._started)
+        self._started = time.monotonic()
         self._live = Live(
             console=self._console,
             get_renderable=self.render,

@@ -360,7 +360,7 @@ def handle(args: argparse.Namespace) -> int:
                 raise UsageError(str(exc)) from None
         reporter = ConsoleReporter(verbose=args.verbose, redactor=redactor)
         reporter.start(target.info(), len(cases))
-        progress = run_progress(reporter, cases, args.concurrency)
+        progress = run_progress(reporter, cases)
 
         async def run() -> RunReport:
             interrupts.attach(asyncio.get_running_loop())
@@ -374,6 +374,7 @@ def handle(args: argparse.Namespace) -> int:
                 retry=RetryPolicy(retries=args.retries),
                 stop=stop,
                 redactor=redactor,
+                on_start=getattr(progress, "case_started", None),
             )
 
         with progress:  # a live display, or a plain line while no case finishes

@@ -11,7 +11,7 @@ from conformance.generate.plan import Plan
 from conformance.model import CaseResult, Outcome, RunReport
 from conformance.redact import Redactor
 from conformance.retry import RetryPolicy
-from conformance.runner import ResultCallback, Runner, Stop, run_suite, target_transport
+from conformance.runner import ResultCallback, Runner, StartCallback, Stop, run_suite, target_transport
 from conformance.target import Target
 from conformance.transport import Limits
 
@@ -30,13 +30,22 @@ async def run_plan(
     retry: RetryPolicy | None = None,
     stop: Stop | None = None,
     redactor: Redactor | None = None,
+    on_start: StartCallback | None = None,
 ) -> RunReport:
     """Run the plan's cases; with generated ones, shrink and export (under `out_dir`) their failures.
 
     An interrupted run shrinks nothing (more): its report is written as soon as possible.
     """
     report = await run_suite(
-        target, plan.all_cases, limits, concurrency, on_result, retry=retry, stop=stop, redactor=redactor
+        target,
+        plan.all_cases,
+        limits,
+        concurrency,
+        on_result,
+        retry=retry,
+        stop=stop,
+        redactor=redactor,
+        on_start=on_start,
     )
     if plan.options is None:
         return report
