@@ -9,8 +9,11 @@ stream is declared). Validation is openapi-core's; the documents are compiled on
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +30,11 @@ from conformance.specs.documents import SpecError, load
 
 PASSED, FAILED, NOT_DOCUMENTED = OWN_DOCS_OUTCOMES
 STREAM = "text/event-stream"
+_REQUIRED = re.compile(r"'([^']+)' is a required property")
+# Rounds of filling absent keys with null before a body is judged as it is (a schema reports some errors only
+# once others are gone).
+_NULL_FILLS = 4
+NULLABLE_NOTE = "its schema allows null: the API sends null here, and the official clients read an absent key as null"
 
 
 class OwnContract:
@@ -62,8 +70,8 @@ def own_contract(path: Path) -> OwnContract | None:
         return None
 
 
-def _finding(check: str, message: str) -> Finding:
-    return Finding(check=f"own-docs.{check}", message=message, severity=Severity.FAILURE)
+def _finding(check: str, message: str, severity: Severity = Severity.FAILURE) -> Finding:
+    return Finding(check=f"own-docs.{check}", message=message, severity=severity)
 
 
 def _undeclared_status(status: int, method: str, key: str) -> Finding:
@@ -85,9 +93,16 @@ def check_own_docs(exchange: Exchange, contract: OwnContract) -> list[Finding] |
         return _check_stream(exchange, contract, key, method)
     body = response.text.encode() if response.text else json.dumps(response.json).encode()
     request = MockRequest("http://target", method, key, content_type="application/json")
-    answer = MockResponse(body, status_code=response.status, content_type=content_type)
+
+    def validate_encoded(encoded: bytes) -> None:
+        contract.api.validate_response(request, MockResponse(encoded, status_code=status, content_type=content_type))
+
+    def validate(instance: Any) -> None:
+        validate_encoded(json.dumps(instance).encode())
+
+    status = response.status
     try:
-        contract.api.validate_response(request, answer)
+        validate_encoded(body)
     except Exception as exc:  # openapi-core wraps the why (status, media type, schema) in its causes
         causes = _causes(exc)
         if any(isinstance(cause, ResponseNotFound) for cause in causes):
@@ -97,7 +112,7 @@ def check_own_docs(exchange: Exchange, contract: OwnContract) -> list[Finding] |
             return [_finding("content-type", message)]
         if any(isinstance(cause, PathError) for cause in causes):
             return None
-        return [_finding("body", _reason(exc))]
+        return [_body_finding(validate, response.json, exc)]
     return []
 
 
@@ -121,18 +136,58 @@ def _check_stream(exchange: Exchange, contract: OwnContract, key: str, method: s
         if event.json is None:
             continue
         try:
-            _validate_event(contract, item, event)
+            _validate_event(contract, item, event, event.json)
         except Exception as exc:
-            findings.append(_finding("body", f"stream event {index} ({event.type}): {_reason(exc)}"))
+            validate = functools.partial(_validate_event, contract, item, event)
+            findings.append(_body_finding(validate, event.json, exc, f"stream event {index} ({event.type}): "))
     return findings
 
 
-def _validate_event(contract: OwnContract, item: Any, event: SSEEvent) -> None:
-    """One event against the declared item: an SSE item ({event, data} with data's `contentSchema`,
-    chosen by event name where the item says so) or, without one, the event's JSON data itself."""
+def _body_finding(validate: Callable[[Any], None], instance: Any, exc: Exception, where: str = "") -> Finding:
+    """The finding for a body `validate` refused with `exc`: a warning when all it lacks are required keys
+    whose schema allows null (absent, they read as null to the official clients, as on the other axis:
+    conformance.checks.nullable), a failure otherwise."""
+    patched, filled, error = copy.deepcopy(instance), [], exc
+    for _ in range(_NULL_FILLS):
+        errors = _schema_errors(error)
+        if not errors or any(not _fill_null(patched, schema_error, filled) for schema_error in errors):
+            break
+        try:
+            validate(patched)
+        except Exception as again:
+            error = again
+            continue
+        missing = ", ".join(filled)
+        return _finding("body", f"{where}the body lacks {missing} ({NULLABLE_NOTE})", Severity.WARNING)
+    return _finding("body", where + _reason(exc))
+
+
+def _schema_errors(exc: BaseException) -> list[Any]:
+    return next((list(error.schema_errors) for error in _causes(exc) if getattr(error, "schema_errors", None)), [])
+
+
+def _fill_null(instance: Any, error: Any, filled: list[str]) -> bool:
+    """Set the key a `required` schema error names to null in `instance`; False for any other error."""
+    match = _REQUIRED.fullmatch(str(getattr(error, "message", "")))
+    holder = instance
+    for step in getattr(error, "absolute_path", ()):
+        holder = holder[step] if isinstance(holder, (dict, list)) else None
+    if match is None or getattr(error, "validator", None) != "required" or not isinstance(holder, dict):
+        return False
+    if match.group(1) in holder:
+        return False
+    holder[match.group(1)] = None
+    path = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in error.absolute_path)
+    filled.append(f"'{path.lstrip('.') + '.' if path else ''}{match.group(1)}'")
+    return True
+
+
+def _validate_event(contract: OwnContract, item: Any, event: SSEEvent, instance: Any) -> None:
+    """One event's JSON data (`instance`) against the declared item: an SSE item ({event, data} with data's
+    `contentSchema`, chosen by event name where the item says so) or, without one, the JSON data itself."""
     data = item / "properties" / "data" if "properties" in item and "data" in item / "properties" else None
     if data is None or "contentSchema" not in data:
-        _validator(contract, item).validate(event.json)
+        _validator(contract, item).validate(instance)
         return
     name = event.event or event.type or "message"
     sse_item = {"event": name, "data": event.data}
@@ -142,7 +197,7 @@ def _validate_event(contract: OwnContract, item: Any, event: SSEEvent) -> None:
         condition = branch / "if" / "properties" / "event" if "if" in branch else None
         if condition is not None and "const" in condition and condition["const"] == name:
             content = branch / "then" / "properties" / "data" / "contentSchema"
-    _validator(contract, content).validate(event.json)
+    _validator(contract, content).validate(instance)
 
 
 def _validator(contract: OwnContract, schema: Any) -> Any:
@@ -168,10 +223,11 @@ def _reason(exc: BaseException) -> str:
 
 
 def own_docs_verdict(exchanges: list[Exchange], contract: OwnContract | None) -> dict[str, Any]:
-    """A case's `own_docs`: {outcome: passed|failed|not-documented, findings: [...]}."""
+    """A case's `own_docs`: {outcome: passed|failed|not-documented, findings: [...]}; a case whose findings are
+    all warnings passed."""
     judged = [check_own_docs(exchange, contract) for exchange in exchanges] if contract else []
     findings = [finding for found in judged if found is not None for finding in found]
-    if findings:
+    if any(finding.severity is Severity.FAILURE for finding in findings):
         outcome = FAILED
     elif any(found is not None for found in judged):
         outcome = PASSED

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 
 from conformance.cases import load_cases
-from conformance.model import CaseResult, Finding, Outcome, RunReport, TargetInfo
+from conformance.model import CaseResult, Finding, Outcome, RunReport, Severity, TargetInfo
 from conformance.own_contract import check_own_docs, own_contract, own_docs_verdict
 from conformance.reference import ReferenceServer
 from conformance.report.console import ConsoleReporter
@@ -88,6 +88,29 @@ def test_a_body_that_breaks_the_provider_schema_is_a_finding() -> None:
     exchange.response.text = json.dumps(exchange.response.json)
     found = check_own_docs(exchange, LITELLM)
     assert found and found[0].check == "own-docs.body" and "required" in found[0].message
+
+
+def test_a_required_key_whose_schema_allows_null_sent_absent_is_a_warning_on_this_axis_too() -> None:
+    """As on the Anthropic axis (conformance.checks.nullable): the clients read an absent nullable key as null."""
+    exchange = message_exchange()
+    assert exchange.response is not None and isinstance(exchange.response.json, dict)
+    del exchange.response.json["stop_sequence"]
+    exchange.response.text = json.dumps(exchange.response.json)
+    found = check_own_docs(exchange, LITELLM)
+    assert found and [(f.check, f.severity) for f in found] == [("own-docs.body", Severity.WARNING)]
+    assert "'stop_sequence'" in found[0].message and "allows null" in found[0].message
+    assert own_docs_verdict([exchange], LITELLM)["outcome"] == "passed"
+    stream = stream_exchange(text_stream())
+    assert stream.response is not None and stream.response.events
+    delta = next(event for event in stream.response.events if event.type == "message_delta")
+    del delta.json["delta"]["stop_sequence"]
+    found = check_own_docs(stream, LITELLM)
+    assert found and [f.severity for f in found] == [Severity.WARNING] and "'delta.stop_sequence'" in found[0].message
+    exchange.response.json.pop("type")  # not nullable: a failure, whatever else is missing
+    exchange.response.text = json.dumps(exchange.response.json)
+    found = check_own_docs(exchange, LITELLM)
+    assert found and [f.severity for f in found] == [Severity.FAILURE]
+    assert own_docs_verdict([exchange], LITELLM)["outcome"] == "failed"
 
 
 def test_an_operation_the_provider_does_not_document_is_not_documented() -> None:
