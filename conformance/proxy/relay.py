@@ -15,11 +15,11 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 
-import httpx
 from starlette.types import Message, Receive, Scope, Send
 
 from conformance.proxy.defaults import PROXY_MAX_SILENCE
 from conformance.proxy.recording import Capture
+from conformance.proxy.upstream import Upstream, UpstreamError, UpstreamResponse
 
 # RFC 9110 section 7.6.1, plus the non-standard ones still seen in the wild. `host` is the relay's own.
 HOP_BY_HOP = frozenset(
@@ -71,8 +71,7 @@ class Relay:
         self.upstream = upstream.rstrip("/")
         self.sink = sink
         self.max_recorded_bytes = max_recorded_bytes
-        timeout = httpx.Timeout(max_silence, connect=connect_timeout, pool=None)
-        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False)
+        self._client = Upstream(self.upstream, connect_timeout=connect_timeout, max_silence=max_silence)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """The server's start and stop: the upstream connections are closed on the way out."""
@@ -85,10 +84,12 @@ class Relay:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def url(self, scope: Scope) -> str:
+    @staticmethod
+    def target(scope: Scope) -> str:
+        """The request's path and query, as the client sent them."""
         path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string") or b""
-        return self.upstream + path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+        return path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -98,25 +99,21 @@ class Relay:
             return  # websockets are not part of the Messages API
         started = time.monotonic()
         headers = [(bytes(name), bytes(value)) for name, value in scope["headers"]]
+        target = self.target(scope)
         capture = Capture(
             method=scope["method"],
-            url=self.url(scope),
+            url=self.upstream + target,
             request_headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers],
             limit=self.max_recorded_bytes,
         )
         forwarded = [(n, v) for n, v in end_to_end(headers) if n.lower() != b"host"]
         has_body = any(n.lower() in (b"content-length", b"transfer-encoding") for n, _ in headers)
         body_done = asyncio.Event()
-        request = httpx.Request(
-            scope["method"],
-            capture.url,
-            headers=forwarded,
-            content=_request_body(receive, capture, body_done) if has_body else None,
-        )
+        body = _request_body(receive, capture, body_done) if has_body else None
         if not has_body:
             body_done.set()
         try:
-            await self._relay(request, receive, send, capture, body_done, started)
+            await self._relay(scope["method"], target, forwarded, body, receive, send, capture, body_done, started)
         finally:
             capture.elapsed = time.monotonic() - started
             if self.sink is not None:
@@ -124,7 +121,10 @@ class Relay:
 
     async def _relay(
         self,
-        request: httpx.Request,
+        method: str,
+        target: str,
+        headers: list[tuple[bytes, bytes]],
+        body: AsyncIterator[bytes] | None,
         receive: Receive,
         send: Send,
         capture: Capture,
@@ -132,18 +132,18 @@ class Relay:
         started: float,
     ) -> None:
         try:
-            upstream = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            capture.error = f"the upstream could not be reached: {_describe(exc)}"
+            upstream: UpstreamResponse = await self._client.send(method, target, headers, body)
+        except UpstreamError as exc:
+            capture.error = f"the upstream could not be reached: {exc}"
             await _unreachable(send, capture.error)
             return
         disconnected = asyncio.ensure_future(_disconnect(receive, body_done))
         try:
-            capture.status = upstream.status_code
-            capture.response_headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in upstream.headers.raw]
-            headers = end_to_end(upstream.headers.raw)
-            await send({"type": "http.response.start", "status": upstream.status_code, "headers": headers})
-            async for chunk in upstream.aiter_raw():
+            capture.status = upstream.status
+            capture.response_headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in upstream.headers]
+            answer_headers = end_to_end(upstream.headers)
+            await send({"type": "http.response.start", "status": upstream.status, "headers": answer_headers})
+            async for chunk in upstream.body():
                 capture.take(chunk, time.monotonic() - started)
                 if disconnected.done():
                     capture.truncated = "the client disconnected before the response ended"
@@ -151,9 +151,9 @@ class Relay:
                     return
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except httpx.HTTPError as exc:
+        except UpstreamError as exc:
             # Headers are out: the client sees the connection end early, as the upstream ended it.
-            capture.truncated = f"the upstream connection broke while relaying: {_describe(exc)}"
+            capture.truncated = f"the upstream connection broke while relaying: {exc}"
         finally:
             disconnected.cancel()
             await upstream.aclose()
@@ -190,7 +190,3 @@ async def _unreachable(send: Send, reason: str) -> None:
     with contextlib.suppress(OSError):
         await send({"type": "http.response.start", "status": UNREACHABLE_STATUS, "headers": headers})
         await send({"type": "http.response.body", "body": content})
-
-
-def _describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
