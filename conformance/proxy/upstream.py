@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httptools
@@ -23,6 +24,9 @@ import httptools
 MAX_IDLE = 64
 READ_SIZE = 64 * 1024
 _SCHEMES = {"http": 80, "https": 443}
+# asyncio.timeout (3.11+) bounds a wait without the task asyncio.wait_for makes for each one.
+_TIMEOUT = getattr(asyncio, "timeout", None)
+T = TypeVar("T")
 
 
 class UpstreamError(Exception):
@@ -180,13 +184,13 @@ class Upstream:
                 return connection
             connection.close()
         try:
-            reader, writer = await asyncio.wait_for(
+            reader, writer = await _bounded(
                 asyncio.open_connection(
                     self.host, self.port, ssl=self.tls, server_hostname=self.host if self.tls else None, limit=READ_SIZE
                 ),
                 self.connect_timeout,
             )
-        except TimeoutError:
+        except asyncio.TimeoutError:
             raise UpstreamError(f"no connection to {self.host}:{self.port} within {self.connect_timeout:g} s") from None
         except (OSError, ssl.SSLError) as exc:
             raise UpstreamError(f"cannot connect to {self.host}:{self.port}: {_reason(exc)}") from None
@@ -218,8 +222,8 @@ class Upstream:
 
     async def _drain(self, connection: _Connection) -> None:
         try:
-            await asyncio.wait_for(connection.writer.drain(), self.max_silence)
-        except TimeoutError:
+            await _bounded(connection.writer.drain(), self.max_silence)
+        except asyncio.TimeoutError:
             raise UpstreamError(f"the upstream took no data for {self.max_silence:g} s") from None
         except (OSError, ssl.SSLError) as exc:
             raise UpstreamError(f"the connection to the upstream broke: {_reason(exc)}") from None
@@ -227,8 +231,8 @@ class Upstream:
     async def read(self, connection: _Connection) -> bytes:
         """What the upstream sent next on `connection` (b"" at its end), within `max_silence`."""
         try:
-            return await asyncio.wait_for(connection.reader.read(READ_SIZE), self.max_silence)
-        except TimeoutError:
+            return await _bounded(connection.reader.read(READ_SIZE), self.max_silence)
+        except asyncio.TimeoutError:
             raise UpstreamError(f"the upstream sent nothing for {self.max_silence:g} s") from None
         except (OSError, ssl.SSLError) as exc:
             raise UpstreamError(f"the connection to the upstream broke: {_reason(exc)}") from None
@@ -239,6 +243,14 @@ class Upstream:
             self._idle.append(connection)
         else:
             connection.close()
+
+
+async def _bounded(awaitable: Awaitable[T], seconds: float) -> T:
+    """`awaitable`'s result, or asyncio.TimeoutError after `seconds`."""
+    if _TIMEOUT is None:
+        return await asyncio.wait_for(awaitable, seconds)
+    async with _TIMEOUT(seconds):
+        return await awaitable
 
 
 def _feed(connection: _Connection, data: bytes) -> None:
