@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.catalogue_cache import cached_catalogue, keep_catalogue
 from conformance.filler import filler
 
 # Cheapest first. A tier includes the ones before it: `--tier extended` runs smoke, core and
@@ -174,11 +175,21 @@ def load_cases(directory: Path | None = None) -> list[Case]:
     """Load every cases/**/*.yaml file, sorted by id; ids must be unique.
 
     Files whose name starts with `_` are not case files: `_shared.yaml` holds fragments (tools,
-    images, documents) that cases of any file insert with `{$shared: name}`.
+    images, documents) that cases of any file insert with `{$shared: name}`. What the files load
+    into is kept for the next run until one of them changes (conformance.catalogue_cache).
     """
     directory = directory or default_cases_dir()
     if not directory.is_dir():
         raise CaseError(f"no cases directory at {directory}")
+    cached = cached_catalogue(directory)
+    if cached is not None:
+        return cached
+    cases = _load_directory(directory)
+    keep_catalogue(directory, cases)
+    return cases
+
+
+def _load_directory(directory: Path) -> list[Case]:
     fragments = load_fragments(directory)
     cases: list[Case] = []
     seen: dict[str, str] = {}

@@ -11,9 +11,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
-
 from conformance.reference import fields as f
 from conformance.reference.content import VERSION_WITHOUT_SAMPLING, ContentValidator, cache_control, known_fields
 from conformance.reference.conversation import check_conversation
@@ -280,6 +277,9 @@ def _validate_custom_tool(tool: dict[str, Any], location: str) -> None:
 
 
 def _check_json_schema(schema: dict[str, Any], location: str) -> None:
+    from jsonschema.exceptions import SchemaError  # here: only requests with tools need it, and it is slow to import
+    from jsonschema.validators import validator_for
+
     try:
         validator_for(schema).check_schema(schema)
     except SchemaError:

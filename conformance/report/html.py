@@ -24,6 +24,7 @@ from conformance.curl import auth_style, curl_lines
 from conformance.impact.names import client_title
 from conformance.impact.tally import summary_lines
 from conformance.model import CaseResult, Exchange, Outcome, Response, RunReport, SSEEvent, own_docs_line
+from conformance.private_cache import private_cache_dir
 from conformance.report.evidence import describe_cut, number
 from conformance.report.json_report import headline, parse_timestamp, run_seconds
 from conformance.report.junit import xml_text
@@ -238,9 +239,9 @@ def _environment() -> jinja2.Environment:
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """The templates compiled once per user, not once per run: jinja2's cache in a private (0700) folder of the
-    temporary directory, keyed by each template's source. A cache that cannot be read or written is no cache;
-    it never fails a report."""
+    """The templates compiled once per user, not once per run: jinja2's cache in conformance.private_cache's
+    folder, keyed by each template's source. A cache that cannot be read or written is no cache; it never
+    fails a report."""
     import jinja2
 
     class QuietCache(jinja2.FileSystemBytecodeCache):
@@ -254,10 +255,8 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
             with contextlib.suppress(OSError):  # a full disk, the folder removed meanwhile
                 super().dump_bytecode(bucket)
 
-    try:
-        return QuietCache()
-    except (OSError, RuntimeError):  # no private folder can be made (jinja2 refuses one it does not own)
-        return None
+    folder = private_cache_dir()
+    return QuietCache(str(folder)) if folder is not None else None
 
 
 def render_html(report: RunReport) -> str:
