@@ -6,8 +6,7 @@ import asyncio
 from pathlib import Path
 from types import TracebackType
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from conformance.model import RunReport
 from conformance.proxy.defaults import DEFAULT_HEADER_TIMEOUT
@@ -29,16 +28,27 @@ UVICORN_OPTIONS = {
 }
 
 
-def header_guarded(timeout: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol, closing a connection whose request headers take longer than `timeout`.
+# The most a request's line and headers may amount to while they are still arriving. llhttp sets no
+# bound of its own; this is h11's, which the proxy had when it parsed with h11.
+MAX_HEAD_BYTES = 16 * 1024
+
+
+def header_guarded(timeout: float) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol, closing a connection whose request headers take longer than `timeout`
+    and answering 400 to request headers past `MAX_HEAD_BYTES`.
 
     uvicorn's own keep-alive timeout runs only between requests and is reset by every byte, so a
     client that connects and says nothing, or drips its headers a byte at a time, would hold a
-    connection forever.
+    connection forever; and httptools keeps every header byte until the headers end, so a client
+    that sends headers without end would fill the memory.
     """
 
-    class HeaderGuarded(H11Protocol):
+    class HeaderGuarded(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
+        _in_head = False  # from a request's first byte to the end of its headers
+        _in_body = False  # from the end of a request's headers to the end of its body
+        _heads = 0  # requests whose headers have ended on this connection
+        _head_bytes = 0
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -48,15 +58,39 @@ def header_guarded(timeout: float) -> type[H11Protocol]:
             self._disarm()
             super().connection_lost(exc)
 
-        def handle_events(self) -> None:
-            super().handle_events()
-            if self.conn.their_state is not h11.IDLE:
-                self._disarm()  # the headers are in
+        def data_received(self, data: bytes) -> None:
+            heads, in_body = self._heads, self._in_body
+            super().data_received(data)
+            # Only a chunk that began outside a body and ended no headers is all head bytes; the one
+            # that began a request after a body is not counted, so the bound can be passed by one chunk.
+            if self._in_head and self._heads == heads and not in_body:
+                self._head_bytes += len(data)
+                if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+                    self.send_400_response("Request headers too large.")
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._in_head, self._head_bytes = True, 0
+
+        def on_headers_complete(self) -> None:
+            self._disarm()  # the headers are in
+            self._in_head, self._in_body = False, True
+            self._heads += 1
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._in_body = False
+            super().on_message_complete()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            if not self.transport.is_closing():
+            if self._idle() and not self.transport.is_closing():
                 self._arm()
+
+        def _idle(self) -> bool:
+            """No request in progress: none has come, or the last whose headers came (pipelined ones
+            wait behind the one answered) has been answered."""
+            return self.cycle is None or self.cycle.response_complete
 
         def _arm(self) -> None:
             self._disarm()
@@ -69,7 +103,7 @@ def header_guarded(timeout: float) -> type[H11Protocol]:
 
         def _too_slow(self) -> None:
             self._deadline = None
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            if self._idle() and not self.transport.is_closing():
                 self.transport.close()
 
     return HeaderGuarded

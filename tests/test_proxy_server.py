@@ -1,0 +1,215 @@
+"""The proxy's server side (uvicorn's httptools protocol under a header guard): a head dripped past
+the header timeout is cut off, on a fresh connection as on a kept-alive one; a body dripped after
+timely headers, and a pipelined request waiting on a slow upstream, are not; a head past its bound
+and a malformed request are answered 400, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import io
+import json
+import logging
+import secrets
+import select
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pytest
+
+from conformance.proxy import ProxyServer, ProxySession
+from conformance.proxy.server import MAX_HEAD_BYTES
+from conformance.reference import ReferenceServer
+
+KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
+HELLO = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]})
+HEAD = f"POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: {KEY}\r\nanthropic-version: 2023-06-01\r\n"
+REQUEST = (HEAD + f"content-type: application/json\r\ncontent-length: {len(HELLO)}\r\n\r\n{HELLO}").encode()
+# A head that stays well-formed however much of it has come: a header line at a time, never ended.
+DRIPPED_HEAD = (HEAD + "".join(f"x-pad-{n}: y\r\n" for n in range(40))).encode()
+HANG = 15.0  # past this a test has hung; far above the header timeouts it uses, below no bound it tests
+
+
+@contextmanager
+def proxy_to(upstream: str, out: Path, header_timeout: float) -> Iterator[ProxyServer]:
+    with ProxyServer(upstream, ProxySession(upstream, out), header_timeout=header_timeout) as proxy:
+        yield proxy
+
+
+@contextmanager
+def connected(proxy: ProxyServer) -> Iterator[socket.socket]:
+    host, port = proxy.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=HANG) as sock:
+        yield sock
+
+
+class _Buffer(io.BufferedReader):
+    """One read buffer for every answer on a connection: http.client closes it after each answer."""
+
+    def close(self) -> None:
+        pass
+
+
+class _Reader:
+    """Stands for the socket to http.client, handing it the connection's one buffer."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.buffer = _Buffer(socket.SocketIO(sock, "rb"))
+
+    def makefile(self, mode: str) -> BinaryIO:
+        return self.buffer
+
+
+def statuses(sock: socket.socket, count: int = 1) -> list[int]:
+    """The statuses of the next `count` answers on `sock`, read through one buffer (pipelined answers can
+    come in one read), leaving the connection open for the next request."""
+    reader, found = _Reader(sock), []
+    for _ in range(count):
+        response = http.client.HTTPResponse(reader)  # type: ignore[arg-type]
+        response.begin()
+        response.read()
+        found.append(response.status)
+    return found
+
+
+def drip(sock: socket.socket, data: bytes, pause: float, give_up: float = 6.0) -> tuple[bool, float]:
+    """Send `data` a byte every `pause` seconds until the proxy closes the connection or `give_up` seconds
+    have passed (by default past uvicorn's keep-alive timeout, 5 s); (closed, seconds taken).
+
+    The proxy closing must say nothing: an answer (a 400 to a malformed head) fails the test.
+    """
+    started = time.monotonic()
+    for byte in data:
+        if time.monotonic() - started > give_up:
+            break
+        if select.select([sock], [], [], pause)[0]:
+            try:
+                said = sock.recv(1024)
+            except ConnectionResetError:
+                said = b""
+            assert said == b"", said
+            return True, time.monotonic() - started
+        try:
+            sock.sendall(bytes([byte]))
+        except OSError:
+            return True, time.monotonic() - started
+    return False, time.monotonic() - started
+
+
+@pytest.mark.parametrize("kept_alive", [False, True], ids=["first-request", "second-request"])
+def test_a_head_dripped_past_the_header_timeout_is_cut_off(tmp_path: Path, kept_alive: bool) -> None:
+    with ReferenceServer(api_key=KEY) as upstream, proxy_to(upstream.base_url, tmp_path, header_timeout=1.0) as proxy:
+        with connected(proxy) as sock:
+            if kept_alive:
+                sock.sendall(REQUEST)
+                assert statuses(sock) == [200]
+            # A byte every 0.1 s, well-formed all along: only the header timeout can end it, within
+            # uvicorn's keep-alive timeout (5 s), which the first byte cancels anyway. The timeout runs
+            # from the end of the answer, a little before the drip starts.
+            closed, took = drip(sock, DRIPPED_HEAD, 0.1)
+        assert closed and 0.5 <= took < 4.0, (closed, took)
+        with connected(proxy) as sock:  # a client that behaves is still served
+            sock.sendall(REQUEST)
+            assert statuses(sock) == [200]
+
+
+def test_a_body_dripped_after_timely_headers_is_not_cut_off(tmp_path: Path) -> None:
+    head, body = REQUEST.split(b"\r\n\r\n", 1)
+    with (
+        ReferenceServer(api_key=KEY) as upstream,
+        proxy_to(upstream.base_url, tmp_path, header_timeout=0.5) as proxy,
+        connected(proxy) as sock,
+    ):
+        sock.sendall(head + b"\r\n\r\n")
+        started = time.monotonic()
+        pieces = [body[i : i + 10] for i in range(0, len(body), 10)]
+        for piece in pieces:
+            time.sleep(2.0 / len(pieces))
+            sock.sendall(piece)
+        assert time.monotonic() - started > 1.0  # twice the header timeout
+        assert statuses(sock) == [200]
+    assert proxy.report is not None and len(proxy.report.results) == 1
+
+
+class Slow:
+    """An ASGI upstream answering each request after `delay` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        await asyncio.sleep(self.delay)
+        body = json.dumps({"type": "error", "error": {"type": "not_found_error", "message": "no"}}).encode()
+        await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def test_a_pipelined_request_waiting_on_a_slow_upstream_is_not_cut_off(tmp_path: Path) -> None:
+    with (
+        ReferenceServer(app=Slow(1.0)) as upstream,
+        proxy_to(upstream.base_url, tmp_path, header_timeout=0.3) as proxy,
+        connected(proxy) as sock,
+    ):
+        sock.sendall(REQUEST * 3)
+        assert statuses(sock, 3) == [404, 404, 404]
+
+
+def test_a_head_past_its_bound_is_answered_400(tmp_path: Path) -> None:
+    with ReferenceServer(api_key=KEY) as upstream, proxy_to(upstream.base_url, tmp_path, header_timeout=30.0) as proxy:
+        with connected(proxy) as sock:
+            sock.sendall(HEAD.encode())
+            line = b"x-pad: " + b"y" * 1000 + b"\r\n"
+            try:
+                for _ in range(2 * MAX_HEAD_BYTES // len(line)):
+                    time.sleep(0.01)  # each line its own read, as a client sending without end would be
+                    sock.sendall(line)
+            except OSError:
+                pass  # closed once it had answered
+            assert sock.recv(1024).startswith(b"HTTP/1.1 400 ")
+        with connected(proxy) as sock:  # a head within the bound, in as many pieces, is served
+            sock.sendall(HEAD.encode())
+            for _ in range(MAX_HEAD_BYTES // len(line) // 2):
+                time.sleep(0.01)
+                sock.sendall(line)
+            sock.sendall(REQUEST.removeprefix(HEAD.encode()))
+            assert statuses(sock) == [200]
+
+
+MALFORMED = {
+    "request-line": b"POST /v1/messages HTTP/1.1 trailing\r\nhost: x\r\n\r\n",
+    "not-a-request": b"NOT A REQUEST\r\n\r\n",
+    "control-char-in-header-name": HEAD.encode() + b"x-bad\x01name: y\r\ncontent-length: 0\r\n\r\n",
+    "nul-in-header-value": HEAD.encode() + b"x-bad: a\x00b\r\ncontent-length: 0\r\n\r\n",
+    "obs-fold": HEAD.encode() + b"x-folded: a\r\n b\r\ncontent-length: 0\r\n\r\n",
+    "bare-lf": b"POST /v1/messages HTTP/1.1\nhost: x\ncontent-length: 0\n\n",
+    "non-ascii-path": "POST /v1/messäges HTTP/1.1\r\nhost: x\r\n\r\n".encode(),
+    "content-length-and-chunked": HEAD.encode() + b"content-length: 3\r\ntransfer-encoding: chunked\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("request_bytes", list(MALFORMED.values()), ids=list(MALFORMED))
+def test_a_malformed_request_is_answered_400_without_a_traceback(
+    tmp_path: Path, request_bytes: bytes, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with ReferenceServer(api_key=KEY) as upstream, proxy_to(upstream.base_url, tmp_path, header_timeout=30.0) as proxy:
+        with connected(proxy) as sock:
+            sock.sendall(request_bytes)
+            said = b""
+            while chunk := sock.recv(4096):
+                said += chunk
+        assert said.startswith(b"HTTP/1.1 400 ") and b"connection: close" in said.lower(), said
+        with connected(proxy) as sock:  # the next client is served
+            sock.sendall(REQUEST)
+            assert statuses(sock) == [200]
+    assert proxy.report is not None and len(proxy.report.results) == 1  # the malformed one never reached the relay
+    assert "Traceback" not in capfd.readouterr().err
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR or record.exc_info]
