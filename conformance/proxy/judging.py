@@ -8,10 +8,16 @@ What the client itself saw go wrong is a failure of its own (`proxy.client-visib
 contract says of the answer: an error status (a 400 that is correct under the contract included),
 or a stream it could not have parsed (not SSE, cut, broken grammar). The user watching a client
 break must see it fail, not pass.
+
+`judge_capture` is the whole of the work on one exchange (decoding, parsing, redacting, judging,
+bounding the evidence): the proxy runs it in a process of its own, so it takes only plain data in
+and out.
 """
 
 from __future__ import annotations
 
+import signal
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -20,10 +26,14 @@ from conformance.checks import endpoint, run_checks
 from conformance.checks.common import one_judgement
 from conformance.judge import apply_profile, case_result, decide, usage_tokens
 from conformance.model import CaseResult, Exchange, Finding, Outcome, Severity
-from conformance.proxy.recording import Recorded
+from conformance.proxy.recording import Recorded, to_exchange
 
 if TYPE_CHECKING:
+    from conformance.proxy.recording import Capture
+    from conformance.redact import Redactor
+    from conformance.report.evidence import EvidenceBudget
     from conformance.specs.profiles import ProviderProfile
+    from conformance.transport import Limits
 
 UPSTREAM_CHECK = "proxy.upstream"
 RECORDING_CHECK = "proxy.recording"
@@ -51,6 +61,46 @@ def describe(exchange: Exchange) -> str:
     if response.events is not None:
         line += f", stream of {len(response.events)} events"
     return line
+
+
+@dataclass
+class Judged:
+    """One judged capture: its result, bounded within the session's evidence budget, the budget as it
+    is left, and what the request asked for (its model and max_tokens, for the report's target)."""
+
+    result: CaseResult
+    budget: EvidenceBudget
+    model: str | None = None
+    max_tokens: int | None = None
+
+
+def judge_capture(
+    number: int,
+    capture: Capture,
+    limits: Limits,
+    redactor: Redactor,
+    budget: EvidenceBudget,
+    profile: ProviderProfile | None = None,
+) -> Judged:
+    """The verdict on one captured exchange: made an Exchange (decoded, parsed, bounded by `limits`,
+    redacted), judged, and bounded by `budget`, which is spent and returned."""
+    recorded = to_exchange(capture, limits, redactor)
+    result = budget.result(judge_recorded(number, recorded, profile))
+    body = recorded.exchange.request.body
+    body = body if isinstance(body, dict) else {}
+    model, max_tokens = body.get("model"), body.get("max_tokens")
+    return Judged(
+        result,
+        budget,
+        model if isinstance(model, str) else None,
+        max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else None,
+    )
+
+
+def ignore_interrupts() -> None:
+    """A judging process ignores Ctrl+C: the proxy stops on it by itself, and still needs its judge to
+    judge what is queued."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def judge_recorded(number: int, recorded: Recorded, profile: ProviderProfile | None = None) -> CaseResult:

@@ -1,5 +1,8 @@
-"""A proxy session: captures come in from the relay, are judged on a worker thread (never on the
-relay's path), shown live, and kept in OUT/.
+"""A proxy session: captures come in from the relay, are judged in a process of their own (never on
+the relay's path, nor holding its interpreter), shown live, and kept in OUT/.
+
+A worker thread takes the captures in order and hands each to the judging process (see
+JudgeProcess), waiting for its verdict; the verdicts are shown and written by that thread, in order.
 
 While traffic flows, each judged exchange is appended to OUT/results.jsonl: one strict-JSON line,
 redacted and bounded, so that the cost of a long session does not grow with its length. The big
@@ -19,20 +22,30 @@ other files from being written.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from conformance import __version__
 from conformance.cassette import CASSETTE_FILE, write_cassette
 from conformance.model import CaseResult, RunReport, TargetInfo
 from conformance.proxy.defaults import DEFAULT_MAX_EXCHANGES, RESULTS_FILE
-from conformance.proxy.judging import CLIENT_VISIBLE_CHECK, JUDGE_CHECK, judge_failed, judge_recorded
-from conformance.proxy.recording import Capture, raw_exchange, to_exchange
+from conformance.proxy.judging import (
+    CLIENT_VISIBLE_CHECK,
+    JUDGE_CHECK,
+    ignore_interrupts,
+    judge_capture,
+    judge_failed,
+)
+from conformance.proxy.recording import Capture, raw_exchange
 from conformance.redact import Redactor
 from conformance.report import write_reports
 from conformance.report.evidence import EvidenceBudget, bounded_result, clip, strict_json
@@ -53,6 +66,7 @@ LINE_TEXT_CHARS = 1000
 LINE_FINDINGS = 20
 _STOP = object()
 _FLUSH = object()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,60 @@ class Tally:
         if self.unrecorded:
             parts.append(f"{self.unrecorded} past --max-exchanges relayed, not recorded")
         return ", ".join(parts)
+
+
+class JudgeProcess:
+    """Runs the judge in one child process, so that the relay never waits on it.
+
+    In one process, the relay's loop would wait for the interpreter while an exchange is judged
+    (about 1 ms for a JSON answer, 10 to 20 ms for a long stream): latency and throughput lost for
+    every client. The thread that calls `call` only waits for the child, holding nothing.
+
+    Whatever fails in the child fails that one call: `call` raises it (the function's exception, a
+    result that cannot be pickled, BrokenProcessPool when the child died). A child that dies is
+    replaced once; when the replacement dies too, the calls run in this process from then on, as
+    stderr says once.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._replacements = 1
+
+    def start(self) -> None:
+        self._pool = _judging_pool()
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)`, in the child (in this process once two children died)."""
+        pool = self._pool
+        if pool is None:
+            return function(*args)
+        try:
+            return pool.submit(function, *args).result()
+        except BrokenProcessPool:
+            pool.shutdown(wait=True)
+            self._pool = None
+            if self._replacements:
+                self._replacements -= 1
+                self._pool = _judging_pool()
+            else:
+                print(
+                    "conformance proxy: the judging process died twice; judging goes on in the proxy's own process",
+                    file=sys.stderr,
+                )
+            raise
+
+    def close(self) -> None:
+        """Wait for the call under way, and stop the child."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=False)
+
+
+def _judging_pool() -> ProcessPoolExecutor:
+    # Spawned, not forked: a fork would copy a process whose threads (the relay's loop, the judge's
+    # worker) hold locks mid-flight. The child is started on the first call.
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=ignore_interrupts)
 
 
 class ProxySession:
@@ -120,11 +188,19 @@ class ProxySession:
         self._lock = threading.Lock()
         self._queue: queue.Queue[object] = queue.Queue()
         self._worker = threading.Thread(target=self._work, name="conformance-proxy-judge", daemon=True)
+        self._judge_process = JudgeProcess()
 
     def start(self) -> ProxySession:
         self.out.mkdir(parents=True, exist_ok=True)
         self._lines = (self.out / RESULTS_FILE).open("w", encoding="utf-8")
-        self._worker.start()
+        try:
+            self._judge_process.start()
+            self._worker.start()
+        except BaseException:
+            self._judge_process.close()
+            self._lines.close()
+            self._lines = None
+            raise
         return self
 
     def submit(self, capture: Capture) -> None:
@@ -148,9 +224,12 @@ class ProxySession:
 
     def close(self) -> tuple[RunReport, dict[str, Path]]:
         """Judge what is still queued, write the report files; the whole report and the files written."""
-        if self._worker.is_alive():
-            self._queue.put(_STOP)
-            self._worker.join()
+        try:
+            if self._worker.is_alive():
+                self._queue.put(_STOP)
+                self._worker.join()
+        finally:
+            self._judge_process.close()
         if self._lines is not None:
             self._lines.close()
             self._lines = None
@@ -231,8 +310,7 @@ class ProxySession:
         with self._lock:
             self._pending_bytes -= capture.kept_bytes
             number = len(self._results) + 1
-        # Only what the reports will keep is kept: bounded bodies and events, within one budget for the session.
-        result = bounded_result(self._judge(number, capture), self._budget)
+        result = self._judge(number, capture)
         with self._lock:
             self._results.append(result)
         self._append_line(result)
@@ -240,24 +318,28 @@ class ProxySession:
             self.reporter.case_done(result)
 
     def _judge(self, number: int, capture: Capture) -> CaseResult:
-        """The redacted result of one exchange, whatever it holds."""
+        """The redacted result of one exchange, whatever it holds.
+
+        Only what the reports will keep is kept: bounded bodies and events, within one budget for the
+        session. The judging process gets the credentials learnt so far with the capture, and gives the
+        budget back spent.
+        """
         redactor = self.redactor
         redactor.add(*capture.credentials(self.public_headers))
         try:
-            recorded = to_exchange(capture, self.limits, redactor)
-            result = judge_recorded(number, recorded, self.profile)
-        except Exception as exc:  # RecursionError, ValueError...: this exchange is an error, the session goes on
-            return judge_failed(number, raw_exchange(capture, redactor), exc)
-        body = recorded.exchange.request.body
-        if isinstance(body, dict):
-            self._note_request(body)
-        return result
+            judged = self._judge_process.call(
+                judge_capture, number, capture, self.limits, redactor, self._budget, self.profile
+            )
+        except Exception as exc:  # RecursionError, a judging process killed...: this exchange is an error
+            return bounded_result(judge_failed(number, raw_exchange(capture, redactor), exc), self._budget)
+        self._budget = judged.budget
+        self._note_request(judged.model, judged.max_tokens)
+        return judged.result
 
-    def _note_request(self, body: dict[str, Any]) -> None:
-        model, max_tokens = body.get("model"), body.get("max_tokens")
-        if isinstance(model, str) and model not in self._models and len(self._models) < MAX_MODELS:
+    def _note_request(self, model: str | None, max_tokens: int | None) -> None:
+        if model is not None and model not in self._models and len(self._models) < MAX_MODELS:
             self._models.append(clip(model, LINE_TEXT_CHARS))
-        if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and 0 < max_tokens < 10**9:
+        if max_tokens is not None and 0 < max_tokens < 10**9:
             self._planned_output_tokens += max_tokens
 
     def _append_line(self, result: CaseResult) -> None:

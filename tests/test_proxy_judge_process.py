@@ -1,0 +1,175 @@
+"""The proxy judges in a process of its own: the relay never waits on the judge. Whatever goes wrong
+there (the judge raising, the process killed) makes that one exchange an `error`, the next ones are
+judged, and closing the session leaves no process behind.
+
+The judging process is observed through a stand-in provider profile: the judge asks its deviation
+about every failure, and the deviation answers from inside that process (it notes its pid, raises,
+or takes its time), as told for each exchange.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import secrets
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conformance.model import CaseResult, Finding, Outcome
+from conformance.proxy import ProxySession
+from conformance.proxy.recording import Capture
+
+UPSTREAM = "http://127.0.0.1:9"
+# The answer lacks every field but `type`: failures, which the judge asks the profile's deviations about.
+FAILING = json.dumps({"type": "message"}).encode()
+JUDGED_IN_TIME = 60.0
+
+
+@dataclass(frozen=True)
+class Trap:
+    """A deviation that explains nothing, and on being asked about exchange `proxy.NNNN` does what
+    `acts` says: "note" (write the pid of the process judging it to `marks/proxy.NNNN`), "raise",
+    "pause" (one second) or "hang" (until killed), noting the pid first in every case."""
+
+    acts: dict[str, str]
+    marks: Path
+    label: str = "trap"
+
+    def explains(self, finding: Finding, case_id: str) -> bool:
+        act = self.acts.get(case_id)
+        if act is None:
+            return False
+        (self.marks / case_id).write_text(str(os.getpid()))
+        if act == "raise":
+            raise RuntimeError(f"trapped in process {os.getpid()}")
+        if act in ("pause", "hang"):
+            time.sleep(1.0 if act == "pause" else JUDGED_IN_TIME)
+        return False
+
+
+@dataclass(frozen=True)
+class TrapProfile:
+    """What the judge reads of a provider profile: its deviations."""
+
+    deviations: tuple[Trap, ...]
+
+
+def capture() -> Capture:
+    key = "test-key-" + secrets.token_hex(16)
+    body = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]})
+    headers = [("x-api-key", key), ("anthropic-version", "2023-06-01"), ("content-type", "application/json")]
+    taken = Capture("POST", UPSTREAM + "/v1/messages", headers, limit=1 << 20)
+    taken.take_request(body.encode())
+    taken.status, taken.response_headers = 200, [("content-type", "application/json"), ("request-id", "req_01")]
+    taken.take(FAILING, 0.01)
+    return taken
+
+
+def session(tmp_path: Path, **acts: str) -> tuple[ProxySession, Path]:
+    """A started session whose profile traps the exchanges named in `acts` (proxy_0001="hang"...)."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    trap = Trap({name.replace("_", "."): act for name, act in acts.items()}, marks)
+    return ProxySession(UPSTREAM, tmp_path / "out", profile=TrapProfile((trap,))).start(), marks  # type: ignore[arg-type]
+
+
+def pid_judging(marks: Path, case_id: str) -> int:
+    """The pid of the process that judges `case_id`, once it has started on it."""
+    mark = marks / case_id
+    deadline = time.monotonic() + JUDGED_IN_TIME
+    while not (mark.exists() and mark.read_text()):
+        assert time.monotonic() < deadline, f"{case_id} was never judged"
+        time.sleep(0.05)
+    return int(mark.read_text())
+
+
+def judged(result: CaseResult) -> bool:
+    """Judged by the contract checks (the stand-in answer fails them), not failed by the judge."""
+    return result.outcome is Outcome.FAILED and not result.reason.startswith("the judge failed")
+
+
+def gone(pid: int) -> bool:
+    if pid in {child.pid for child in multiprocessing.active_children()}:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_exchanges_are_judged_in_another_process_which_close_stops(tmp_path: Path) -> None:
+    proxy, marks = session(tmp_path, proxy_0001="note")
+    proxy.submit(capture())
+    child = pid_judging(marks, "proxy.0001")
+    report, _ = proxy.close()
+    assert child != os.getpid()
+    assert [judged(result) for result in report.results] == [True]
+    assert gone(child)
+
+
+def test_the_judge_raising_in_its_process_fails_that_exchange_and_the_next_ones_are_judged(tmp_path: Path) -> None:
+    proxy, marks = session(tmp_path, proxy_0001="raise", proxy_0003="note")
+    for _ in range(3):
+        proxy.submit(capture())
+    report, paths = proxy.close()
+    first, *rest = report.results
+    child = pid_judging(marks, "proxy.0001")
+    assert child != os.getpid()
+    assert (first.outcome, first.reason) == (
+        Outcome.ERROR,
+        f"the judge failed on this exchange: RuntimeError: trapped in process {child}",
+    )
+    assert [judged(result) for result in rest] == [True, True]
+    assert pid_judging(marks, "proxy.0003") == child  # the same process went on
+    lines = [json.loads(line) for line in paths["results"].read_text().splitlines()]
+    assert [(line["id"], line["outcome"]) for line in lines] == [
+        ("proxy.0001", "error"),
+        ("proxy.0002", "failed"),
+        ("proxy.0003", "failed"),
+    ]
+
+
+def test_a_killed_judging_process_fails_the_exchange_it_held_and_a_new_one_judges_the_next(tmp_path: Path) -> None:
+    proxy, marks = session(tmp_path, proxy_0002="hang", proxy_0003="note")
+    for _ in range(3):
+        proxy.submit(capture())
+    killed = pid_judging(marks, "proxy.0002")
+    os.kill(killed, signal.SIGKILL)
+    report, _ = proxy.close()
+    first, second, third = report.results
+    assert judged(first) and judged(third)
+    assert second.outcome is Outcome.ERROR
+    assert second.reason.startswith("the judge failed on this exchange: BrokenProcessPool: ")
+    replacement = pid_judging(marks, "proxy.0003")
+    assert replacement not in (killed, os.getpid())
+    assert gone(killed) and gone(replacement)
+
+
+def test_after_two_judging_processes_died_the_proxy_judges_in_its_own_and_says_so_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proxy, marks = session(tmp_path, proxy_0001="hang", proxy_0002="hang", proxy_0003="note", proxy_0004="note")
+    for _ in range(4):
+        proxy.submit(capture())
+    for case_id in ("proxy.0001", "proxy.0002"):
+        os.kill(pid_judging(marks, case_id), signal.SIGKILL)
+    report, _ = proxy.close()
+    assert [result.outcome is Outcome.ERROR for result in report.results] == [True, True, False, False]
+    assert [judged(result) for result in report.results[2:]] == [True, True]
+    assert pid_judging(marks, "proxy.0003") == pid_judging(marks, "proxy.0004") == os.getpid()
+    assert capsys.readouterr().err.count("the judging process died twice") == 1
+
+
+def test_ctrl_c_reaches_the_proxy_not_its_judging_process(tmp_path: Path) -> None:
+    """The proxy stops on Ctrl+C by itself and has what is queued judged: the judging process ignores it."""
+    proxy, marks = session(tmp_path, proxy_0001="pause")
+    proxy.submit(capture())
+    os.kill(pid_judging(marks, "proxy.0001"), signal.SIGINT)
+    report, _ = proxy.close()
+    assert [judged(result) for result in report.results] == [True]
