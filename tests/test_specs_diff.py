@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.specs import cli
+from conformance.cli import specs as specs_command
 from conformance.specs.compare import Cell, Status, compare
 from conformance.specs.diff import build_matrix, parent
 from conformance.specs.fields import Field, lookup, strip_variants
@@ -162,7 +162,7 @@ def test_the_markdown_and_html_reports(matrix):
 
 def _run(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="conformance")
-    cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    specs_command.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(list(argv))
     return args.handler(args)
 
@@ -191,7 +191,7 @@ def test_specs_diff_usage_errors(tmp_path, capsys):
 
 def test_every_subcommand_has_help():
     parser = argparse.ArgumentParser(prog="conformance")
-    cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    specs_command.register(parser.add_subparsers(dest="command", required=True))
     for action in ("merge", "diff", "vendor"):
         with pytest.raises(SystemExit) as exited:
             parser.parse_args(["specs", action, "--help"])

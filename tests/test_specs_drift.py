@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.specs import cli
+from conformance.cli import specs as specs_command
 from conformance.specs.documents import SpecError, parse
 from conformance.specs.drift import (
     DEFAULT_SDK_VERSION,
@@ -36,7 +36,7 @@ OLD_VERSION = "1.17.0"  # before the GA system role (SystemMessageParam came wit
 
 def _run(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="conformance")
-    cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    specs_command.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(list(argv))
     return args.handler(args)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conformance import contract
-from conformance.specs import cli
+from conformance.cli import specs as specs_command
 from conformance.specs.diff import build_matrix
 from conformance.specs.documents import parse
 from conformance.specs.merge import canonical_path, render_canonical
@@ -90,7 +90,7 @@ def test_facts_that_are_not_schemas_are_summarised(merged):
 
 def _run(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="conformance")
-    cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    specs_command.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(list(argv))
     return args.handler(args)
 

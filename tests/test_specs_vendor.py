@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conformance import contract
-from conformance.specs import cli
+from conformance.cli import specs as specs_command
 from conformance.specs.vendor import VendorError, vendor
 
 PUBLISHED = {
@@ -64,7 +64,7 @@ def published(tmp_path) -> Path:
 
 def _run(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="conformance")
-    cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    specs_command.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(list(argv))
     return args.handler(args)
 
