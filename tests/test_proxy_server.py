@@ -1,7 +1,7 @@
 """The proxy's server side (uvicorn's httptools protocol under a header guard): a head dripped past
 the header timeout is cut off, on a fresh connection as on a kept-alive one; a body dripped after
-timely headers, and a pipelined request waiting on a slow upstream, are not; a head past its bound
-and a malformed request are answered 400, never a traceback."""
+timely headers, and a pipelined request waiting on a slow upstream, are not; a head past its bound,
+a malformed request and one asking for a protocol upgrade are answered 400, never a traceback."""
 
 from __future__ import annotations
 
@@ -192,6 +192,13 @@ MALFORMED = {
     "bare-lf": b"POST /v1/messages HTTP/1.1\nhost: x\ncontent-length: 0\n\n",
     "non-ascii-path": "POST /v1/messäges HTTP/1.1\r\nhost: x\r\n\r\n".encode(),
     "content-length-and-chunked": HEAD.encode() + b"content-length: 3\r\ntransfer-encoding: chunked\r\n\r\n",
+    # No protocol switch is relayed: a request asking for one (with a body, or without) is refused, not left hanging.
+    "upgrade-h2c-with-body": HEAD.encode()
+    + b"connection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n"
+    + f"content-length: {len(HELLO)}\r\n\r\n{HELLO}".encode(),
+    "upgrade-websocket": HEAD.encode()
+    + b"connection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    + b"sec-websocket-version: 13\r\n\r\n",
 }
 
 

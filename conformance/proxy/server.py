@@ -33,6 +33,9 @@ UVICORN_OPTIONS = {
 MAX_HEAD_BYTES = 16 * 1024
 
 
+UPGRADE_REFUSED = "conformance proxy: no protocol upgrade is relayed; send the request without Upgrade"
+
+
 def header_guarded(timeout: float) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol, closing a connection whose request headers take longer than `timeout`
     and answering 400 to request headers past `MAX_HEAD_BYTES`.
@@ -74,6 +77,11 @@ def header_guarded(timeout: float) -> type[HttpToolsProtocol]:
 
         def on_headers_complete(self) -> None:
             self._disarm()  # the headers are in
+            if self.parser.should_upgrade():
+                # The proxy switches to no other protocol (websocket, h2c), and httptools stops reading at an
+                # upgrade: the request's body and any request after it would never be read. Refused, closed.
+                self.send_400_response(UPGRADE_REFUSED)
+                return
             self._in_head, self._in_body = False, True
             self._heads += 1
             super().on_headers_complete()
