@@ -8,11 +8,14 @@ straight to the upstream, then through the proxy:
 - concurrent long streams: `--streams` streamed answers of about 700 events each, `--concurrency`
   at a time, each read to its last byte.
 
-Printed: throughput (requests/s) direct and proxied and their ratio, p50 and p99 latency of each and
-what the proxy adds, and how long after the last exchange the proxy's report is complete: every
-exchange judged in results.jsonl, and report.json written once the proxy is asked to stop.
+Each load runs in rounds, direct and proxied side by side in each (the order alternating), so that a
+machine whose speed drifts (a shared host) moves both alike. Printed: the median throughput
+(requests/s) direct and proxied, the ratio of each round and their median, p50 and p99 latency of
+all rounds and what the proxy adds, the CPU each server spends per request, and how long after the
+last exchange the proxy's report is complete: every exchange judged in results.jsonl, then
+report.json and every file written once the proxy is asked to stop.
 
-    python benchmarks/proxy.py [--requests 300] [--streams 100] [--concurrency 50]
+    python benchmarks/proxy.py [--requests 300] [--streams 100] [--concurrency 50] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -136,68 +139,90 @@ def judged_lines(out: Path) -> int:
     return path.read_text(encoding="utf-8").count("\n") if path.exists() else 0
 
 
-Measured = dict[str, tuple[float, list[float], dict[str, float]]]
-
-
-def measure(base_url: str, args: argparse.Namespace, processes: dict[str, subprocess.Popen[bytes]]) -> Measured:
-    """Per load: seconds, latencies and the CPU seconds each server process spent on it."""
-    loads = {
-        "sequential JSON": lambda: sequential_json(base_url, args.requests),
-        "concurrent long streams": lambda: concurrent_streams(base_url, args.streams, args.concurrency),
+def loads(args: argparse.Namespace) -> dict[str, Callable[[str], Awaitable[tuple[float, list[float]]]]]:
+    """Each load, as a function of the base URL it is sent to: (seconds, latency of each request)."""
+    return {
+        "sequential JSON": lambda base_url: sequential_json(base_url, args.requests),
+        "concurrent long streams": lambda base_url: concurrent_streams(base_url, args.streams, args.concurrency),
     }
-    measured: Measured = {}
-    for name, load in loads.items():
-        before = {label: cpu_seconds(process) for label, process in processes.items()}
-        seconds, latencies = asyncio.run(load())
-        spent = {label: cpu_seconds(process) - before[label] for label, process in processes.items()}
-        measured[name] = (seconds, latencies, spent)
-    return measured
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=300, help="sequential JSON requests (default: %(default)s)")
-    parser.add_argument("--streams", type=int, default=100, help="long streams (default: %(default)s)")
+    parser.add_argument(
+        "--requests", type=int, default=300, help="sequential JSON requests a round (default: %(default)s)"
+    )
+    parser.add_argument("--streams", type=int, default=100, help="long streams a round (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=50, help="streams at a time (default: %(default)s)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds of each load, each direct and proxied (default: %(default)s)"
+    )
     args = parser.parse_args()
     upstream_port, proxy_port = free_port(), free_port()
     upstream = f"http://{LOOPBACK}:{upstream_port}"
+    proxied_url = f"http://{LOOPBACK}:{proxy_port}"
     serve_argv = ["serve", "--port", str(upstream_port), "--api-key", API_KEY]
+    proxy_argv = ["proxy", "--upstream", upstream, "--listen", f"{LOOPBACK}:{proxy_port}", "--out"]
+    results: dict[str, dict[str, list]] = {}
     with tempfile.TemporaryDirectory() as scratch, started(serve_argv, upstream_port) as server:
         out = Path(scratch) / "proxy"
-        direct = measure(upstream, args, {"upstream": server})
-        proxy_argv = ["proxy", "--upstream", upstream, "--listen", f"{LOOPBACK}:{proxy_port}", "--out", str(out)]
-        with started(proxy_argv, proxy_port) as proxy:
-            proxied = measure(f"http://{LOOPBACK}:{proxy_port}", args, {"upstream": server, "proxy": proxy})
+        with started([*proxy_argv, str(out)], proxy_port) as proxy:
+            sent = 0
+            for name, load in loads(args).items():
+                found = results[name] = {"rates": [], "ratios": [], "direct": [], "proxied": [], "cpu": []}
+                for round_ in range(args.rounds):
+                    # Direct and proxied side by side, the order alternating: a machine whose speed drifts
+                    # (a shared host) moves both alike, and each round gives its own ratio.
+                    order = ("direct", "proxied") if round_ % 2 == 0 else ("proxied", "direct")
+                    rates = {}
+                    for side in order:
+                        before = {label: cpu_seconds(p) for label, p in (("upstream", server), ("proxy", proxy))}
+                        seconds, latencies = asyncio.run(load(upstream if side == "direct" else proxied_url))
+                        rates[side] = len(latencies) / seconds
+                        found[side].extend(latencies)
+                        if side == "proxied":
+                            sent += len(latencies) + 1  # the warm-up request too
+                            spent = {
+                                label: cpu_seconds(p) - before[label]
+                                for label, p in (("upstream", server), ("proxy", proxy))
+                            }
+                            found["cpu"].append({label: cpu / len(latencies) for label, cpu in spent.items()})
+                    found["rates"].append(rates)
+                    found["ratios"].append(rates["proxied"] / rates["direct"])
             last_exchange = time.perf_counter()
-            expected = 1 + args.requests + 1 + args.streams  # the two warm-up requests are judged too
-            while judged_lines(out) < expected and time.perf_counter() - last_exchange < 120:
+            while judged_lines(out) < sent and time.perf_counter() - last_exchange < 120:
                 time.sleep(0.01)
             all_judged = time.perf_counter() - last_exchange
             stop = time.perf_counter()
             proxy.send_signal(signal.SIGINT)
+            report_json = out / "report.json"
+            while not report_json.exists() and proxy.poll() is None:
+                time.sleep(0.01)
+            json_written = time.perf_counter() - stop
             proxy.wait(timeout=120)
-            report_written = time.perf_counter() - stop
-            report = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    print(f"{os.cpu_count()} cores; upstream, proxy and client are three processes")
-    for load, (seconds, latencies, _) in direct.items():
-        proxied_seconds, proxied_latencies, spent = proxied[load]
-        count = len(latencies)
-        rate, proxied_rate = count / seconds, count / proxied_seconds
-        print(f"{load}: {count} requests")
-        print(f"  throughput   direct {rate:8.1f}/s   proxied {proxied_rate:8.1f}/s   ratio {proxied_rate / rate:.2f}")
-        for name, share in (("p50", 0.5), ("p99", 0.99)):
-            plain, through = percentile(latencies, share) * 1000, percentile(proxied_latencies, share) * 1000
-            added = through - plain
-            print(f"  {name} latency  direct {plain:8.1f} ms  proxied {through:8.1f} ms  added {added:+.1f} ms")
-        print(f"  mean latency direct {statistics.mean(latencies) * 1000:8.1f} ms")
-        per_request = {label: cpu / count * 1000 for label, cpu in spent.items()}
-        print(
-            f"  CPU per request: upstream {per_request['upstream']:.2f} ms, proxy {per_request['proxy']:.2f} ms "
-            "(relaying and judging)"
-        )
+            all_written = time.perf_counter() - stop
+            report = json.loads(report_json.read_text(encoding="utf-8"))
+    print(f"{os.cpu_count()} cores; upstream, proxy and client are three processes; {args.rounds} rounds a load")
+    for name, found in results.items():
+        median = statistics.median
+        direct_rate = median(rates["direct"] for rates in found["rates"])
+        proxied_rate = median(rates["proxied"] for rates in found["rates"])
+        ratios = ", ".join(f"{ratio:.2f}" for ratio in found["ratios"])
+        print(f"{name}: {len(found['direct']) // args.rounds} requests a round")
+        print(f"  throughput   direct {direct_rate:8.1f}/s   proxied {proxied_rate:8.1f}/s   (medians)")
+        print(f"  ratio        median {median(found['ratios']):.2f}   by round: {ratios}")
+        for label, share in (("p50", 0.5), ("p99", 0.99)):
+            plain, through = percentile(found["direct"], share) * 1000, percentile(found["proxied"], share) * 1000
+            print(
+                f"  {label} latency  direct {plain:8.1f} ms  proxied {through:8.1f} ms  added {through - plain:+.1f} ms"
+            )
+        upstream_cpu = median(cpu["upstream"] for cpu in found["cpu"]) * 1000
+        proxy_cpu = median(cpu["proxy"] for cpu in found["cpu"]) * 1000
+        cpu = f"upstream {upstream_cpu:.2f} ms, proxy {proxy_cpu:.2f} ms"
+        print(f"  CPU per request: {cpu} (the proxy's own process: relaying; judging is in its child)")
     print(f"report: every exchange judged in results.jsonl {all_judged:.2f} s after the last one")
-    print(f"        report.json written {report_written:.2f} s after the stop ({len(report['results'])} exchanges)")
+    print(f"        report.json written {json_written:.2f} s after the stop, every file {all_written:.2f} s")
+    print(f"        ({len(report['results'])} exchanges)")
     return 0
 
 

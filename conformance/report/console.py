@@ -94,6 +94,7 @@ class ConsoleReporter:
         redactor: Redactor | None = None,
     ) -> None:
         self.console = console if console is not None else Console(highlight=False)
+        self._plain_output = not self.console.is_terminal and not self.console.record
         self.verbose = verbose
         self.titles = titles
         self.redactor = redactor or Redactor()
@@ -101,8 +102,15 @@ class ConsoleReporter:
         self._done = 0
 
     def _print(self, text: Text) -> None:
-        # soft_wrap: long ids and URLs stay whole lines that the terminal (or CI log viewer) wraps.
-        text.plain = self.redactor.text(text.plain) if self.redactor.secrets else text.plain
+        plain = self.redactor.text(text.plain) if self.redactor.secrets else text.plain
+        if self._plain_output:
+            # Not a terminal (a CI log, a pipe): rich would write these same characters, at several times the cost,
+            # which a proxy pays for every exchange.
+            self.console.file.write(plain + "\n")
+            self.console.file.flush()
+            return
+        # soft_wrap: long ids and URLs stay whole lines that the terminal wraps.
+        text.plain = plain
         self.console.print(text, soft_wrap=True, highlight=False)
 
     def _print_details(self, lines: Iterable[str]) -> None:
