@@ -11,6 +11,7 @@ from typing import Any
 
 from conformance import __version__
 from conformance.cases import Case, CaseError, Step, resolve
+from conformance.durations import slowest_first
 from conformance.judge import case_result, judge, rejected_key, step_history, step_refused
 from conformance.model import CaseResult, Exchange, Finding, Outcome, Request, RunReport, Severity
 from conformance.redact import Redactor
@@ -239,8 +240,11 @@ async def run_suite(
     stop: Stop | None = None,
     redactor: Redactor | None = None,
     on_start: StartCallback | None = None,
+    durations: dict[str, float] | None = None,
 ) -> RunReport:
     """Run the cases against the target and return the whole report (in case-id order).
+
+    With `durations` (how long each case took last time: conformance.durations), the slowest start first.
 
     A stopped run (`stop`, or the key rejected) reports what finished, why it stopped
     (`interrupted`) and the ids of the cases that did not finish (`not_run`, in plan order).
@@ -248,7 +252,8 @@ async def run_suite(
     started_at = now_iso()
     stop = stop or Stop()
     async with target_transport(target, limits, redactor) as transport:
-        results = await Runner(target, transport, concurrency, retry, stop).run(cases, on_result, on_start)
+        order = slowest_first(cases, durations) if durations else cases
+        results = await Runner(target, transport, concurrency, retry, stop).run(order, on_result, on_start)
     finished = {result.id for result in results}
     return RunReport(
         target=target.info(),

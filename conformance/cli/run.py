@@ -300,6 +300,7 @@ def handle(args: argparse.Namespace) -> int:
     import asyncio
 
     from conformance.cli.progress import run_progress
+    from conformance.durations import REFERENCE, keep_durations, load_durations
     from conformance.generate.session import run_plan
     from conformance.interrupts import Interrupts
     from conformance.preflight import PreflightError, preflight
@@ -362,6 +363,8 @@ def handle(args: argparse.Namespace) -> int:
         reporter.start(target.info(), len(cases))
         progress = run_progress(reporter, cases)
 
+        timed = REFERENCE if args.base_url is None else base_url  # whose durations order the cases
+
         async def run() -> RunReport:
             interrupts.attach(asyncio.get_running_loop())
             return await run_plan(
@@ -375,10 +378,12 @@ def handle(args: argparse.Namespace) -> int:
                 stop=stop,
                 redactor=redactor,
                 on_start=getattr(progress, "case_started", None),
+                durations=load_durations(timed),
             )
 
         with progress:  # a live display, or a plain line while no case finishes
             report = asyncio.run(run())
+        keep_durations(timed, report.results)
         if (args.impact or wants_impact(args)) and not report.interrupted:
             from conformance.impact.command import say
             from conformance.impact.compute import compute_impact

@@ -31,8 +31,10 @@ async def run_plan(
     stop: Stop | None = None,
     redactor: Redactor | None = None,
     on_start: StartCallback | None = None,
+    durations: dict[str, float] | None = None,
 ) -> RunReport:
-    """Run the plan's cases; with generated ones, shrink and export (under `out_dir`) their failures.
+    """Run the plan's cases (the slowest first, with `durations`); with generated ones, shrink and export
+    (under `out_dir`) their failures.
 
     An interrupted run shrinks nothing (more): its report is written as soon as possible.
     """
@@ -46,6 +48,7 @@ async def run_plan(
         stop=stop,
         redactor=redactor,
         on_start=on_start,
+        durations=durations,
     )
     if plan.options is None:
         return report
