@@ -21,15 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from conformance.model import CaseResult, Outcome, RunReport
 from conformance.redact import Redactor
 from conformance.report.evidence import clip, strict_json
 from conformance.report.json_report import atomic_write_text, headline
 
-# The C (libyaml) safe loader when available: several times faster on large files.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 BASELINE_VERSION = 1
 # From the least to the most strict: each fails on its outcome and everything worse; `breaks`, the
 # least strict, on the cases that break a real client, whatever their outcome.
@@ -111,6 +107,8 @@ class Baseline:
                 for case_id, e in self.expectations.items()
             },
         }
+        import yaml  # here: a run gates on a baseline already loaded, and most runs have none
+
         return _HEADER + yaml.safe_dump(
             strict_json(document, redactor), sort_keys=False, allow_unicode=True, width=1000
         )
@@ -125,9 +123,13 @@ def write_baseline(baseline: Baseline, path: Path, redactor: Redactor | None = N
 
 def load_baseline(path: str | os.PathLike[str]) -> Baseline:
     """Read a baseline file; BaselineError names the file and the problem."""
+    import yaml  # here: importing the gate's names needs no YAML
+
     path = Path(path)
+    # The C (libyaml) safe loader when available: several times faster on large files.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        raw: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
+        raw: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except OSError as exc:
         raise BaselineError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from conformance.model import Exchange, Response
@@ -54,6 +53,8 @@ def retry_after(value: str | None, now: datetime | None = None) -> float | None:
     value = value.strip()
     if value.isascii() and value.isdigit():
         return float(value) if len(value) < 10 else MAX_RETRY_WAIT
+    from email.utils import parsedate_to_datetime  # here: an HTTP date is rare, and the module slow to import
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
