@@ -3,8 +3,8 @@
 A run of C cases at a time ends no sooner than its longest case: started last, a 2-second case adds its 2 s to
 the end of the run, started first it runs while the short ones come and go. The previous run's durations are
 the best estimate at hand. They are kept per target (the embedded reference server counts as one target,
-whatever its port) in conformance.private_cache's folder, as plain JSON; without them, or when they cannot be
-read, cases run in the order given.
+whatever its port) in conformance.private_cache's folder, as plain JSON. A case never timed is estimated from
+what it asks for (its steps, and whether one waits through a quiet stream).
 """
 
 from __future__ import annotations
@@ -25,12 +25,20 @@ if TYPE_CHECKING:
     from conformance.model import CaseResult
 
 REFERENCE = "embedded reference server"
+# A step that waits through a quiet stretch of a stream counts as this many requests.
+WAITING_STEP = 10
 
 
 def slowest_first(cases: Sequence[Case], durations: dict[str, float]) -> list[Case]:
-    """`cases`, the ones never timed first (they might be long), then the others by their last duration, longest
-    first; ties keep their order."""
-    return sorted(cases, key=lambda case: -durations.get(case.id, math.inf))
+    """`cases`, the ones never timed first (they might be long, and the likely longest of them first), then the
+    others by their last duration, longest first; ties keep their order."""
+    return sorted(cases, key=lambda case: (-durations.get(case.id, math.inf), -_likely_cost(case)))
+
+
+def _likely_cost(case: Case) -> int:
+    """What a case never timed may cost, in requests: each step is one, and a step that measures the silences
+    of a stream (`max_event_gap`) waits through one by design."""
+    return sum(1 + WAITING_STEP * ("max_event_gap" in step.expect) for step in case.steps)
 
 
 def load_durations(target: str) -> dict[str, float]:

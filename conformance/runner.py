@@ -252,7 +252,7 @@ async def run_suite(
     started_at = now_iso()
     stop = stop or Stop()
     async with target_transport(target, limits, redactor) as transport:
-        order = slowest_first(cases, durations) if durations else cases
+        order = slowest_first(cases, durations) if durations is not None else cases
         results = await Runner(target, transport, concurrency, retry, stop).run(order, on_result, on_start)
     finished = {result.id for result in results}
     return RunReport(

@@ -30,7 +30,13 @@ def test_cases_never_timed_come_first_then_the_slowest() -> None:
     cases = [CASES[case_id] for case_id in PICKED]
     ordered = slowest_first(cases, {"count_tokens.basic": 0.1, "text.string-content": 0.5})
     assert [case.id for case in ordered] == ["errors.missing-max-tokens", "text.string-content", "count_tokens.basic"]
-    assert slowest_first(cases, {}) == cases
+    assert slowest_first(cases, {}) == cases  # alike: the order given
+
+
+def test_cases_never_timed_are_ordered_by_what_they_ask_for() -> None:
+    cases = [CASES[case_id] for case_id in ("count_tokens.basic", "tools.round-trip", "streaming.keepalive")]
+    ordered = slowest_first(cases, {})
+    assert [case.id for case in ordered] == ["streaming.keepalive", "tools.round-trip", "count_tokens.basic"]
 
 
 def test_durations_are_kept_per_target_and_a_damaged_file_is_none() -> None:
