@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.atomic import atomic_write_text
 from conformance.model import CaseResult, Outcome, RunReport
 from conformance.redact import Redactor
 from conformance.report.evidence import clip, strict_json
-from conformance.report.json_report import atomic_write_text, headline
+from conformance.report.json_report import headline
 
 BASELINE_VERSION = 1
 # From the least to the most strict: each fails on its outcome and everything worse; `breaks`, the

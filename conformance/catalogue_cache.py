@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import pickle
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conformance import __version__
+from conformance.atomic import atomic_write
 from conformance.private_cache import private_cache_dir
 
 if TYPE_CHECKING:
@@ -29,46 +29,9 @@ _LOADER_FILES = ("cases.py", "filler.py")
 MAX_ENTRIES = 8
 
 
-def cached_catalogue(directory: Path) -> list[Case] | None:
-    """The cases last loaded from `directory`, if none of what they depend on has changed since."""
-    entry = _entry(directory)
-    if entry is None:
-        return None
-    try:
-        with entry.open("rb") as handle:
-            cases = pickle.load(handle)
-    except Exception:  # missing, half-written by a crash, from an older loader: load the files again
-        return None
-    return cases if isinstance(cases, list) else None
-
-
-def keep_catalogue(directory: Path, cases: list[Case]) -> None:
-    """Keep `cases` as loaded from `directory`, for the next run (silently not, where that cannot be done)."""
-    entry = _entry(directory)
-    if entry is None:
-        return
-    temporary = entry.with_name(f"{entry.name}.{os.getpid()}.tmp")
-    try:
-        with temporary.open("wb") as handle:
-            pickle.dump(cases, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, entry)
-    except (OSError, pickle.PicklingError):
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        return
-    _forget_old(entry.parent)
-
-
-def _forget_old(folder: Path) -> None:
-    """Remove all but the MAX_ENTRIES most recently written entries (a changed file leaves its old entry behind)."""
-    with contextlib.suppress(OSError):
-        entries = sorted(folder.glob("catalogue-*.pickle"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
-        for old in entries[MAX_ENTRIES:]:
-            old.unlink()
-
-
-def _entry(directory: Path) -> Path | None:
-    """The cache file for `directory` as it is now (None without a private folder, or an unreadable tree)."""
+def catalogue_entry(directory: Path) -> Path | None:
+    """The cache file of `directory` as it is now: taken before its files are read, so that a file changed
+    while they are read gives the next run another entry (None without a private folder, or an unreadable tree)."""
     folder = private_cache_dir()
     if folder is None:
         return None
@@ -81,3 +44,30 @@ def _entry(directory: Path) -> Path | None:
     except OSError:
         return None
     return folder / f"catalogue-{key.hexdigest()[:32]}.pickle"
+
+
+def cached_catalogue(entry: Path) -> list[Case] | None:
+    """The cases kept in `entry`, if there are."""
+    try:
+        with entry.open("rb") as handle:
+            cases = pickle.load(handle)
+    except Exception:  # missing, half-written by a crash, from an older loader: load the files again
+        return None
+    return cases if isinstance(cases, list) else None
+
+
+def keep_catalogue(entry: Path, cases: list[Case]) -> None:
+    """Keep `cases` in `entry` for the next run (silently not, where that cannot be done)."""
+    try:
+        atomic_write(entry, lambda handle: pickle.dump(cases, handle, protocol=pickle.HIGHEST_PROTOCOL), binary=True)
+    except (OSError, pickle.PicklingError):
+        return
+    _forget_old(entry.parent)
+
+
+def _forget_old(folder: Path) -> None:
+    """Remove all but the MAX_ENTRIES most recently written entries (a changed file leaves its old entry behind)."""
+    with contextlib.suppress(OSError):
+        entries = sorted(folder.glob("catalogue-*.pickle"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
+        for old in entries[MAX_ENTRIES:]:
+            old.unlink()

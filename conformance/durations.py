@@ -13,11 +13,11 @@ import contextlib
 import hashlib
 import json
 import math
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from conformance.atomic import atomic_write_text
 from conformance.private_cache import private_cache_dir
 
 if TYPE_CHECKING:
@@ -61,13 +61,8 @@ def keep_durations(target: str, results: Iterable[CaseResult]) -> None:
     if path is None:
         return
     durations = {**load_durations(target), **{result.id: round(result.duration, 3) for result in results}}
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(json.dumps(durations, sort_keys=True), encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
+    with contextlib.suppress(OSError):
+        atomic_write_text(path, json.dumps(durations, sort_keys=True))
 
 
 def _path(target: str) -> Path | None:

@@ -13,10 +13,11 @@ from typing import Any
 
 import yaml
 
+from conformance.atomic import atomic_write_text
 from conformance.curl import KEY_VARIABLE, curl_lines
 from conformance.generate.build import GeneratedCase
 from conformance.model import CaseResult, Exchange
-from conformance.report.json_report import atomic_write_text, headline
+from conformance.report.json_report import headline
 from conformance.target import Target
 
 FAILURES_DIR = "generated-failures"

@@ -10,17 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conformance.atomic import TEMP_SUFFIX, atomic_write, atomic_write_text
 from conformance.model import RunReport
 from conformance.redact import Redactor
 from conformance.report.evidence import report_document
 from conformance.report.html import stream_html
-from conformance.report.json_report import (
-    TEMP_SUFFIX,
-    atomic_write,
-    atomic_write_text,
-    load_report,
-    write_json_document,
-)
+from conformance.report.json_report import load_report, write_json_document
 from conformance.report.junit import render_junit
 
 __all__ = ["REPORT_FILES", "clear_reports", "load_report", "write_reports"]

@@ -4,45 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
+from conformance.atomic import atomic_write_text
 from conformance.model import CaseResult, Outcome, RunReport, Severity
 from conformance.redact import Redactor
 from conformance.report.evidence import report_document
 
 REQUIRED_KEYS = ("schema_version", "target", "results")
-# Every report file is first written under a temporary name ending so, then renamed.
-TEMP_SUFFIX = ".tmp"
-
-
-def atomic_write(path: Path, write: Callable[[TextIO], object]) -> None:
-    """Have `write` fill a temporary file next to `path`, then rename it over `path`.
-
-    Readers see either the old file or the whole new one: a run interrupted mid-write (Ctrl-C, CI
-    timeout) must not leave a half report behind that a later `conformance matrix` would choke on.
-    `write` may stream its output: nothing needs to hold the whole document in memory.
-    """
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="\n") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates the file private (0600); reports are meant to be shared as CI artifacts.
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically (see `atomic_write`)."""
-    atomic_write(path, lambda handle: handle.write(text))
 
 
 def json_text(document: Any) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance import __version__
+from conformance.atomic import atomic_write_text
 from conformance.cases import TIERS, Case
 from conformance.consumers import Profile, breakage, readiness
 from conformance.impact.names import EFFECTS, client_title
@@ -28,7 +29,7 @@ from conformance.model import OWN_DOCS_OUTCOMES, CaseResult, Outcome, RunReport
 from conformance.redact import Redactor
 from conformance.report.evidence import report_document, strict_json
 from conformance.report.html import CaseView, _case_view, _environment
-from conformance.report.json_report import atomic_write_text, headline, parse_timestamp, write_json_document
+from conformance.report.json_report import headline, parse_timestamp, write_json_document
 from conformance.report.junit import xml_text
 
 MATRIX_VERSION = 1
