@@ -37,10 +37,11 @@ def build_parser(argv: Sequence[str] | None = None) -> Parser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     chosen = None if argv is None else next((arg for arg in argv if not arg.startswith("-")), "")
     for command in COMMANDS:
-        if chosen is None or command.__name__.rpartition(".")[2] == chosen:
+        name = command.__name__.rpartition(".")[2]  # each module is named as its command
+        if chosen is None or name == chosen:
             command.register(commands)
         else:
-            commands.add_parser(command.__name__.rpartition(".")[2], help=command.HELP)
+            commands.add_parser(name, help=command.HELP)
     return parser
 
 

@@ -39,13 +39,17 @@ class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.spoiled = False  # bytes came after an answer's end: the connection is not reused
+        self.next_answer()
+
+    def next_answer(self) -> None:
+        """Ready to read the answer to the next request sent on this connection."""
         self.parser = httptools.HttpResponseParser(self)
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] = []
         self.headers_done = False
         self.complete = False
-        self.spoiled = False  # bytes came after the answer's end: the connection is not reused
         self.keep_alive = False
 
     # httptools callbacks. A message after a final answer (status 200 or more) on the same bytes is the upstream's
@@ -179,8 +183,7 @@ class Upstream:
         while self._idle:
             connection = self._idle.pop()
             if connection.usable():
-                connection.parser = httptools.HttpResponseParser(connection)
-                connection.headers_done = connection.complete = False
+                connection.next_answer()
                 return connection
             connection.close()
         try:
