@@ -23,7 +23,7 @@ from conformance.clients.versions import CLAUDE_CODE, CLIENTS, PYTHON_SDK, TYPES
 from conformance.impact.compute import compute_impact
 from conformance.impact.names import BREAKS, DEFAULT_WORKDIR, DEGRADES, UNAFFECTED
 from conformance.model import CaseResult, Outcome, RunReport
-from conformance.peers.process import PeerError
+from conformance.peers.process import PeerError, installed_version, node_executable
 from conformance.reference import ReferenceServer
 from conformance.runner import run_suite
 from conformance.target import Target
@@ -57,10 +57,10 @@ def missing_clients() -> list[str]:
     if not (venv / "bin" / "python").exists():
         missing.append(f"{PYTHON_SDK.name} (no {venv})")
     package = WORKDIR / f"{TYPESCRIPT_SDK.name}-{TYPESCRIPT_SDK.pinned}" / "node_modules" / TYPESCRIPT_SDK.package
-    if install.installed_version(package) != TYPESCRIPT_SDK.pinned:
+    if installed_version(package) != TYPESCRIPT_SDK.pinned:
         missing.append(f"{TYPESCRIPT_SDK.name} (not in {package})")
     try:
-        install.node_executable()
+        node_executable()
     except PeerError as exc:
         missing.append(str(exc))
     binary = WORKDIR / f"{CLAUDE_CODE.name}-{CLAUDE_CODE.pinned}" / "node_modules" / CLAUDE_CODE.package / "bin"

@@ -13,7 +13,7 @@ import pytest
 from conformance.cases import load_cases, select, tiers_up_to
 from conformance.model import CaseResult, Outcome
 from conformance.peers.harness import Route, gate_route, publish_matrix, run_route
-from conformance.peers.process import LoopbackServer, PeerError, ensure_npm_package, free_port
+from conformance.peers.process import LoopbackServer, PeerError, free_port, npm_install
 from conformance.report import load_report
 
 KEY = "peer-test-key-0123456789"
@@ -98,13 +98,15 @@ def test_the_matrix_covers_every_route_with_a_report(tmp_path: Path, core_cases)
     assert "reference" in paths["md"].read_text()
 
 
-def test_an_npm_package_is_installed_once_the_marker_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_npm_package_is_installed_once_its_package_json_names_the_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     installed = tmp_path / "node_modules" / "@scope" / "tool"
     installed.mkdir(parents=True)
-    (tmp_path / "conformance-installed.txt").write_text("@scope/tool@1.0.0\n")
+    (installed / "package.json").write_text('{"name": "@scope/tool", "version": "1.0.0"}')
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    # Installed and marked: nothing is run (there is no npm on this PATH).
-    assert ensure_npm_package(tmp_path, "@scope/tool@1.0.0", tmp_path / "install.log") == installed
-    # Another version must be installed, which needs Node.js: one clear sentence, no traceback.
-    with pytest.raises(PeerError, match=r"^this peer needs Node\.js: node must be on PATH$"):
-        ensure_npm_package(tmp_path, "@scope/tool@2.0.0", tmp_path / "install.log")
+    # Installed at that version: nothing is run (there is no npm on this PATH).
+    assert npm_install(tmp_path, "@scope/tool", "1.0.0", tmp_path / "install.log", run_scripts=False) == installed
+    # Another version must be installed, which needs npm: one clear sentence, no traceback.
+    with pytest.raises(PeerError, match=r"^npm is needed here: install Node\.js \(with npm\)$"):
+        npm_install(tmp_path, "@scope/tool", "2.0.0", tmp_path / "install.log", run_scripts=False)

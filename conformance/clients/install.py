@@ -4,57 +4,14 @@ project's own `anthropic` test dependency is left alone)."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
 
-from conformance.clients.versions import CLAUDE_CODE, PYTHON_SDK, TYPESCRIPT_SDK, Client, npm_executable
-from conformance.peers.process import PeerError, ensure_venv, log_tail
+from conformance.clients.versions import CLAUDE_CODE, PYTHON_SDK, TYPESCRIPT_SDK, Client
+from conformance.peers.process import PeerError, ensure_venv, node_executable, npm_install, run_logged
 
 # Claude Code's package ships bin/claude.exe as a stub of a few hundred bytes; its postinstall
 # copies the native binary (from the platform package) over it.
 STUB_MAX_BYTES = 64 * 1024
-INSTALL_TIMEOUT = 600.0
-
-
-def node_executable() -> str:
-    node = shutil.which("node")
-    if node is None:
-        raise PeerError("node is not on PATH: install Node.js to run the clients job")
-    return node
-
-
-def installed_version(package_dir: Path) -> str | None:
-    try:
-        return json.loads((package_dir / "package.json").read_text()).get("version")
-    except (OSError, ValueError):
-        return None
-
-
-def _run_logged(argv: list[str], log_path: Path, what: str, cwd: Path | None = None) -> None:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        try:
-            code = subprocess.run(
-                argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, timeout=INSTALL_TIMEOUT, check=False
-            ).returncode
-        except subprocess.TimeoutExpired:
-            code = None
-    if code != 0:
-        raise PeerError(f"could not {what}:\n{log_tail(log_path)}")
-
-
-def npm_install(prefix: Path, package: str, version: str, log_path: Path) -> Path:
-    """node_modules/<package> at exactly `version` under `prefix` (installed when not already there)."""
-    package_dir = prefix / "node_modules" / package
-    if installed_version(package_dir) != version:
-        prefix.mkdir(parents=True, exist_ok=True)
-        argv = [npm_executable(), "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error"]
-        _run_logged([*argv, f"{package}@{version}"], log_path, f"install {package}@{version} with npm")
-    if installed_version(package_dir) != version:
-        raise PeerError(f"npm did not install {package}@{version} into {prefix}")
-    return package_dir
 
 
 def install_claude_code(workdir: Path, version: str, log_path: Path) -> Path:
@@ -63,7 +20,7 @@ def install_claude_code(workdir: Path, version: str, log_path: Path) -> Path:
     binary = package_dir / "bin" / "claude.exe"
     if _is_stub(binary):  # npm skipped the postinstall (ignore-scripts): run it ourselves
         argv = [node_executable(), "install.cjs"]
-        _run_logged(argv, log_path, "install Claude Code's native binary (install.cjs)", cwd=package_dir)
+        run_logged(argv, log_path, "install Claude Code's native binary (install.cjs)", cwd=package_dir)
     if _is_stub(binary):
         raise PeerError(f"Claude Code {version} has no native binary for this platform in {binary.parent}")
     return binary

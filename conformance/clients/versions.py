@@ -4,12 +4,11 @@ asked of the registry through its ordinary client (`npm view`, `pip index versio
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 
-from conformance.peers.process import PeerError
+from conformance.peers.process import PeerError, npm_executable
 
 NPM = "npm"
 PYPI = "pypi"
@@ -32,13 +31,6 @@ CLIENTS = {client.name: client for client in (CLAUDE_CODE, TYPESCRIPT_SDK, PYTHO
 
 _PIP_LATEST = re.compile(r"^\S+ \(([^)\s]+)\)", re.MULTILINE)
 _VERSION = re.compile(r"^[0-9][0-9A-Za-z.+-]*$")
-
-
-def npm_executable() -> str:
-    npm = shutil.which(NPM)
-    if npm is None:
-        raise PeerError("npm is not on PATH: install Node.js (with npm) to run the clients job")
-    return npm
 
 
 def latest_version(client: Client) -> str:

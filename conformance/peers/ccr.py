@@ -17,7 +17,7 @@ from pathlib import Path
 from conformance.peers.process import LOOPBACK, LoopbackServer, free_port, node_executable
 
 VERSION = "2.0.0"
-PACKAGE = f"@musistudio/claude-code-router@{VERSION}"
+PACKAGE = "@musistudio/claude-code-router"
 PROVIDER = "scripted"
 MODEL = "scripted"
 STARTUP_TIMEOUT = 60.0

@@ -21,7 +21,7 @@ from conformance.consumers import load_profiles
 from conformance.model import RunReport
 from conformance.peers import ccr, litellm, portkey, vllm
 from conformance.peers.openai_backend import create_openai_app
-from conformance.peers.process import ensure_npm_package, ensure_venv
+from conformance.peers.process import ensure_venv, npm_install
 from conformance.reference import ReferenceServer, create_app
 from conformance.report import load_report, write_reports
 from conformance.report.matrix import build_matrix, write_matrix
@@ -131,7 +131,8 @@ def vllm_routes(out: Path, workdir: Path, stack: ExitStack) -> list[Route]:
 
 def portkey_routes(out: Path, workdir: Path, stack: ExitStack) -> list[Route]:
     """Install and start Portkey's gateway (held on loopback) in front of the reference server."""
-    package = ensure_npm_package(workdir / "portkey", portkey.PACKAGE, out / "portkey-install.log")
+    log = out / "portkey-install.log"
+    package = npm_install(workdir / "portkey", portkey.PACKAGE, portkey.VERSION, log, run_scripts=False)
     served = stack.enter_context(backends())
     gateway = stack.enter_context(portkey.PortkeyGateway(package, portkey.write_preload(workdir / "portkey"), out))
     headers = portkey.route_headers(served.reference_url)
@@ -142,7 +143,7 @@ def portkey_routes(out: Path, workdir: Path, stack: ExitStack) -> list[Route]:
 
 def ccr_routes(out: Path, workdir: Path, stack: ExitStack) -> list[Route]:
     """Install and start claude-code-router in front of the scripted OpenAI backend."""
-    package = ensure_npm_package(workdir / "ccr", ccr.PACKAGE, out / "ccr-install.log")
+    package = npm_install(workdir / "ccr", ccr.PACKAGE, ccr.VERSION, out / "ccr-install.log", run_scripts=False)
     served = stack.enter_context(backends())
     router = stack.enter_context(ccr.ClaudeCodeRouter(package, workdir / "ccr-home", out, served.openai_url))
     return [

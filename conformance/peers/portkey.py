@@ -14,7 +14,7 @@ from pathlib import Path
 from conformance.peers.process import LOOPBACK, LoopbackServer, free_port, node_executable
 
 VERSION = "1.15.2"
-PACKAGE = f"@portkey-ai/gateway@{VERSION}"
+PACKAGE = "@portkey-ai/gateway"
 STARTUP_TIMEOUT = 60.0
 # Every listen() of the process, whatever host it names or omits, on loopback (a socket path stays one).
 LOOPBACK_PRELOAD = f"""\

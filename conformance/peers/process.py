@@ -6,6 +6,7 @@ Peers are started with setsid and stopped by process group, so that whatever a s
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -20,6 +21,10 @@ from typing import Any
 import httpx
 
 LOOPBACK = "127.0.0.1"
+
+
+# Longest an install step (npm, pip) may take.
+INSTALL_TIMEOUT = 600.0
 
 
 class PeerError(RuntimeError):
@@ -192,30 +197,53 @@ def ensure_venv(venv: Path, requirement: str, log_path: Path, remove: Sequence[s
 
 
 def node_executable() -> str:
-    """The `node` on PATH, for the Node peers."""
+    """The `node` on PATH (the Node peers, the clients job)."""
     executable = shutil.which("node")
     if executable is None:
-        raise PeerError("this peer needs Node.js: node must be on PATH")
+        raise PeerError("Node.js is needed here: node must be on PATH")
     return executable
 
 
-def ensure_npm_package(folder: Path, package: str, log_path: Path) -> Path:
-    """`package` (name@version) installed once with npm into `folder` (a marker file records what is
-    there; install scripts are not run). Returns the package's directory under node_modules."""
-    name = package.rpartition("@")[0]
-    installed = folder / "node_modules" / name
-    marker = folder / "conformance-installed.txt"
-    if installed.is_dir() and marker.exists() and marker.read_text().strip() == package:
-        return installed
-    node_executable()
-    npm = shutil.which("npm")
-    if npm is None:
-        raise PeerError(f"{package} is installed with npm: npm must be on PATH")
-    folder.mkdir(parents=True, exist_ok=True)
+def npm_executable() -> str:
+    """The `npm` on PATH."""
+    executable = shutil.which("npm")
+    if executable is None:
+        raise PeerError("npm is needed here: install Node.js (with npm)")
+    return executable
+
+
+def run_logged(argv: list[str], log_path: Path, what: str, cwd: Path | None = None) -> None:
+    """Run an install step with its output appended to `log_path`; PeerError with the log's tail when it fails."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    argv = [npm, "install", "--prefix", str(folder), "--no-audit", "--no-fund", "--ignore-scripts", package]
-    with log_path.open("wb") as log:
-        if subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, check=False).returncode != 0:
-            raise PeerError(f"could not install {package} into {folder}:\n{log_tail(log_path)}")
-    marker.write_text(package + "\n")
-    return installed
+    with log_path.open("ab") as log:
+        try:
+            code = subprocess.run(
+                argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, timeout=INSTALL_TIMEOUT, check=False
+            ).returncode
+        except subprocess.TimeoutExpired:
+            code = None
+    if code != 0:
+        raise PeerError(f"could not {what}:\n{log_tail(log_path)}")
+
+
+def installed_version(package_dir: Path) -> str | None:
+    """The version in an npm package's package.json (None when there is none)."""
+    try:
+        return json.loads((package_dir / "package.json").read_text()).get("version")
+    except (OSError, ValueError):
+        return None
+
+
+def npm_install(prefix: Path, package: str, version: str, log_path: Path, *, run_scripts: bool = True) -> Path:
+    """node_modules/<package> at exactly `version` under `prefix`, installed when not already there (without its
+    install scripts unless `run_scripts`)."""
+    package_dir = prefix / "node_modules" / package
+    if installed_version(package_dir) != version:
+        prefix.mkdir(parents=True, exist_ok=True)
+        argv = [npm_executable(), "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error"]
+        if not run_scripts:
+            argv.append("--ignore-scripts")
+        run_logged([*argv, f"{package}@{version}"], log_path, f"install {package}@{version} with npm")
+    if installed_version(package_dir) != version:
+        raise PeerError(f"npm did not install {package}@{version} into {prefix}")
+    return package_dir
