@@ -314,11 +314,11 @@ def handle(args: argparse.Namespace) -> int:
 
     _check_vocabularies(args)
     plan = _run_plan(args, selected_cases(args, allow_empty=bool(args.generated)))
+    baseline = load_baseline(args.baseline)  # a bad baseline fails a dry run too
     if args.dry_run:
         print_lines(plan.lines(verbose=args.verbose))
         return EXIT_OK
     cases = plan.all_cases
-    baseline = load_baseline(args.baseline)
     api_key = args.api_key or os.environ.get("CONFORMANCE_API_KEY") or os.environ.get("ANTHROPIC_API_KEY")
     limits = Limits(
         timeout=args.timeout,
