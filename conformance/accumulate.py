@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.bounded_json import parse_json_payload
-from conformance.model import Response, SSEEvent
+from conformance.model import SSEEvent
 
 # The block field each text-like delta type appends to.
 _DELTA_FIELDS = {"text_delta": "text", "thinking_delta": "thinking"}
@@ -151,12 +151,3 @@ def accumulate(events: list[SSEEvent]) -> Accumulated:
         if isinstance(event.json, dict):
             fold.apply(position, event.json)
     return fold.result()
-
-
-def final_message(response: Response | None) -> dict[str, Any] | None:
-    """The Message a response carried: the JSON body, or the stream rebuilt; None if there is none."""
-    if response is None or not 200 <= response.status < 300:
-        return None
-    if response.events is not None:
-        return accumulate(response.events).message
-    return response.json if isinstance(response.json, dict) else None

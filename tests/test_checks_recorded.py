@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from conformance.accumulate import final_message
 from conformance.bounded_json import parse_json_payload
 from conformance.checks import run_checks
+from conformance.checks.common import final_message
 from conformance.model import Exchange, Request, Response, Severity, SSEEvent
 from conformance.sse import parse_stream
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from conformance import accumulate as accumulating
 from conformance import contract
 from conformance.accumulate import Accumulated, accumulate
 from conformance.checks import validation
@@ -255,11 +254,13 @@ def fold(events: list[SSEEvent]) -> Accumulated:
 
 
 def final_message(response: Response | None) -> dict[str, Any] | None:
-    """The Message a response carried (`conformance.accumulate.final_message`), a stream folded once
-    within `one_judgement()`."""
-    if response is not None and response.events is not None and 200 <= response.status < 300:
+    """The Message a 2xx response carried: its JSON body, or its stream folded (once within
+    `one_judgement()`); None if there is none."""
+    if response is None or not 200 <= response.status < 300:
+        return None
+    if response.events is not None:
         return fold(response.events).message
-    return accumulating.final_message(response)
+    return response.json if isinstance(response.json, dict) else None
 
 
 def complete_message(exchange: Exchange) -> FinalMessage | None:
