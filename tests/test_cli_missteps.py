@@ -55,6 +55,19 @@ def test_a_misspelt_tier_or_profile_gets_a_suggestion(capsys: pytest.CaptureFixt
     assert "unknown profile 'claude-cod': did you mean 'claude-code'?" in error_line(capsys)
 
 
+def test_a_broken_profile_file_leaves_a_misspelt_profile_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import conformance.consumers
+
+    shipped = conformance.consumers.default_profiles_dir()
+    (tmp_path / "claude-code.yaml").write_text((shipped / "claude-code.yaml").read_text())
+    (tmp_path / "broken.yaml").write_text("cases: [unclosed\n")
+    monkeypatch.setattr(conformance.consumers, "default_profiles_dir", lambda: tmp_path)
+    assert main(["run", "--profile", "claude-cod", "--dry-run"]) == 2
+    assert "unknown profile 'claude-cod': did you mean 'claude-code'?" in error_line(capsys)
+
+
 def test_an_unknown_flag_names_its_command(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["run", "--bse-url", "http://x"])

@@ -120,13 +120,13 @@ def choice(kind: str, known: Sequence[str]) -> Callable[[str], str]:
 
 def load_profile(name: str) -> Profile:
     """A consumer profile by name or file; an unknown name gets a "did you mean"."""
-    from conformance.consumers import ProfileError, get_profile, load_profiles
+    from conformance.consumers import ProfileError, get_profile, profile_names
     from conformance.vocabulary import unknown_name
 
     try:
         return get_profile(name)
     except ProfileError as exc:
-        known = [] if name.endswith((".yaml", ".yml")) else list(load_profiles())
+        known = [] if name.endswith((".yaml", ".yml")) else profile_names()  # names alone: no file is parsed again
         problem = unknown_name("profile", name, known) if known else None
         raise UsageError(f"{problem}; or give a path to a .yaml file" if problem else str(exc)) from None
 
