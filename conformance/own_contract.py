@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,16 +24,15 @@ from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_core.validation.schemas import oas32_schema_validators_factory
 
+from conformance.checks.nullable import NULLABLE_NOTE, REQUIRED_PROPERTY
 from conformance.model import OWN_DOCS_OUTCOMES, Exchange, Finding, Severity, SSEEvent
 from conformance.specs.documents import SpecError, load
 
 PASSED, FAILED, NOT_DOCUMENTED = OWN_DOCS_OUTCOMES
 STREAM = "text/event-stream"
-_REQUIRED = re.compile(r"'([^']+)' is a required property")
 # Rounds of filling absent keys with null before a body is judged as it is (a schema reports some errors only
 # once others are gone).
 _NULL_FILLS = 4
-NULLABLE_NOTE = "its schema allows null: the API sends null here, and the official clients read an absent key as null"
 
 
 class OwnContract:
@@ -168,7 +166,7 @@ def _schema_errors(exc: BaseException) -> list[Any]:
 
 def _fill_null(instance: Any, error: Any, filled: list[str]) -> bool:
     """Set the key a `required` schema error names to null in `instance`; False for any other error."""
-    match = _REQUIRED.fullmatch(str(getattr(error, "message", "")))
+    match = REQUIRED_PROPERTY.fullmatch(str(getattr(error, "message", "")))
     holder = instance
     for step in getattr(error, "absolute_path", ()):
         holder = holder[step] if isinstance(holder, (dict, list)) else None

@@ -16,24 +16,22 @@ from conformance import contract
 from conformance.checks.validation import problems
 from conformance.model import Severity
 
-_REQUIRED = re.compile(r"'([^']+)' is a required property")
+# How jsonschema words a missing required key, and the note on an absent nullable one (both axes use them).
+REQUIRED_PROPERTY = re.compile(r"'([^']+)' is a required property")
+NULLABLE_NOTE = "its schema allows null: the API sends null here, and the official clients read an absent key as null"
 _PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 
 def weigh(schema_name: str, instance: Any, problem: contract.ValidationProblem, root: str) -> tuple[str, Severity]:
     """The finding's message (the problem under `root`) and its severity."""
     if absent_nullable(schema_name, instance, problem):
-        return (
-            f"{problem.at(root)} (its schema allows null: the API sends null here, and the official clients read "
-            "an absent key as null)",
-            Severity.WARNING,
-        )
+        return f"{problem.at(root)} ({NULLABLE_NOTE})", Severity.WARNING
     return problem.at(root), Severity.FAILURE
 
 
 def absent_nullable(schema_name: str, instance: Any, problem: contract.ValidationProblem) -> bool:
     """True when `problem` is a missing required key that, sent as null, would satisfy the schema."""
-    match = _REQUIRED.fullmatch(problem.message)
+    match = REQUIRED_PROPERTY.fullmatch(problem.message)
     holder = _at(instance, problem.path)
     if match is None or not isinstance(holder, dict) or match.group(1) in holder:
         return False
