@@ -206,11 +206,12 @@ def breakage(profile: Profile, results: Iterable[CaseResult]) -> list[str]:
     """How many of the profile's cases break each of its clients, as the clients' impact says: one
     phrase per client ("breaks Claude Code: 4 of its cases"); none when no impact was computed."""
     from conformance.impact.names import BREAKS, client_title
+    from conformance.impact.tally import effect_of
 
     chosen = profile.select(results)
     phrases = []
     for client in profile.clients:
-        effects = [entry.get("effect") for result in chosen for entry in result.impact if entry.get("client") == client]
+        effects = [effect for result in chosen if (effect := effect_of(result, client)) is not None]
         if effects:
             phrases.append(f"breaks {client_title(client)}: {effects.count(BREAKS)} of its {len(chosen)} cases")
     return phrases

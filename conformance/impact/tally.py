@@ -14,16 +14,6 @@ def effect_of(result: CaseResult, client: str) -> str | None:
     return next((entry.get("effect") for entry in result.impact if entry.get("client") == client), None)
 
 
-def cases_with(results: Iterable[CaseResult], effect: str) -> dict[str, list[str]]:
-    """Per client, the ids of the cases with `effect` on it."""
-    found: dict[str, list[str]] = {}
-    for result in results:
-        for entry in result.impact:
-            if entry.get("effect") == effect:
-                found.setdefault(str(entry.get("client")), []).append(result.id)
-    return found
-
-
 def tally(results: Iterable[CaseResult]) -> dict[str, dict[str, int]]:
     """Per client, the number of cases of each effect."""
     counts: dict[str, dict[str, int]] = {}

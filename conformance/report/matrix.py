@@ -24,7 +24,8 @@ from conformance import __version__
 from conformance.atomic import atomic_write_text
 from conformance.cases import TIERS, Case
 from conformance.consumers import Profile, breakage, readiness
-from conformance.impact.names import EFFECTS, client_title
+from conformance.impact.names import BREAKS, DEGRADES, EFFECTS, client_title
+from conformance.impact.tally import effect_of, tally
 from conformance.model import OWN_DOCS_OUTCOMES, CaseResult, Outcome, RunReport
 from conformance.redact import Redactor
 from conformance.report.evidence import report_document, strict_json
@@ -179,16 +180,6 @@ class Matrix:
         return [row for row in self.rows if row.kind == "client"]
 
 
-def impact_counts(results: Iterable[CaseResult], client: str) -> dict[str, int]:
-    """How many of `results` have each effect on `client` (conformance.impact)."""
-    counts: dict[str, int] = {}
-    for result in results:
-        for entry in result.impact:
-            if entry.get("client") == client:
-                counts[str(entry.get("effect"))] = counts.get(str(entry.get("effect")), 0) + 1
-    return counts
-
-
 def report_host(report: RunReport) -> str:
     """The base URL's host (and port): where the target was reached."""
     return urlsplit(report.target.base_url).netloc or report.target.base_url
@@ -258,9 +249,9 @@ def build_matrix(
     for client in clients:
         cells = [
             Cell(
-                _by_id(r for r in column.report.results if _touches(r, client)),
+                _by_id(r for r in column.report.results if effect_of(r, client) in (BREAKS, DEGRADES)),
                 [],
-                impact_counts(column.report.results, client),
+                tally(column.report.results).get(client, {}),
             )
             for column in columns
         ]
@@ -268,11 +259,6 @@ def build_matrix(
         rows.append(Row(f"r{len(rows)}", "client", client, cells, client_title(client), description))
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return Matrix(columns=columns, rows=rows, generated_at=generated)
-
-
-def _touches(result: CaseResult, client: str) -> bool:
-    """The case's answers break or degrade `client`."""
-    return any(e.get("client") == client and e.get("effect") in ("breaks", "degrades") for e in result.impact)
 
 
 def _tiers_run(report: RunReport) -> tuple[str, ...]:
@@ -349,8 +335,9 @@ def matrix_to_dict(matrix: Matrix) -> dict[str, Any]:
             if row.kind == "profile":
                 data["readiness"] = row.readiness(cell)
                 data["not_run"] = cell.not_run
-            if row.impact(cell) is not None:
-                data["impact"] = row.impact(cell)
+            impact = row.impact(cell)
+            if impact is not None:
+                data["impact"] = impact
             if cell.own_docs is not None:
                 data["own_docs"] = cell.own_docs
             cells.append(data)
