@@ -36,7 +36,6 @@ from conformance.report.evidence import (
     MAX_FINDINGS,
     MAX_TEXT_CHARS,
     EvidenceBudget,
-    bounded_result,
     strict_json,
 )
 from conformance.report.junit import NOT_RUN_MESSAGE, xml_text
@@ -138,7 +137,7 @@ def test_messages_headers_and_findings_are_capped() -> None:
     long = "m" * (MAX_TEXT_CHARS * 10)
     exchange = Exchange(Request("POST", URL, {"x-long": long}), Response(500, {long: long}), error=long)
     findings = [Finding("stream.grammar", long) for _ in range(MAX_FINDINGS * 5)]
-    kept = bounded_result(_result("x", exchange, findings=findings, reason=long))
+    kept = EvidenceBudget().result(_result("x", exchange, findings=findings, reason=long))
     assert len(kept.findings) == MAX_FINDINGS + 1 and "800 more findings" in kept.findings[-1].message
     texts = [
         kept.reason,
@@ -148,7 +147,7 @@ def test_messages_headers_and_findings_are_capped() -> None:
     ]
     texts += next(iter(kept.exchanges[0].response.headers.items()))
     assert all(len(text) == MAX_TEXT_CHARS and text.endswith("characters not kept]") for text in texts)
-    assert bounded_result(kept).findings == kept.findings  # idempotent
+    assert EvidenceBudget().result(kept).findings == kept.findings  # idempotent
 
 
 # Strict JSON whatever the values

@@ -7,9 +7,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from conformance.clients.job import DEFAULT_OUT, DEFAULT_WORKDIR, run_job
+from conformance.clients.job import DEFAULT_OUT, run_job
 from conformance.clients.table import problem_lines, table_lines
 from conformance.clients.versions import CLIENTS, resolve_versions
+from conformance.impact.names import DEFAULT_WORKDIR
 from conformance.peers.process import PeerError
 
 

@@ -37,7 +37,6 @@ from conformance.redact import REDACTED
 from conformance.report import load_report
 
 DEFAULT_OUT = Path("reports/clients")
-DEFAULT_WORKDIR = Path(".clients")
 # The reference answers at once; a client that takes longer than this is stuck.
 CLIENT_TIMEOUT = 180.0
 STARTUP_TIMEOUT = 30.0

@@ -48,11 +48,7 @@ class Runner:
     """An installed client and how it performs a batch of calls."""
 
     client: Client
-    version: str
     command: tuple[str, ...]
-
-    def performs(self, call: Call) -> bool:
-        return self.client is not CLAUDE_CODE or call.claude_code_sends_it
 
     def run(self, calls: Sequence[Call], url_for: UrlFor, scratch: Path) -> dict[str, Observed]:
         if self.client is CLAUDE_CODE:
@@ -63,7 +59,7 @@ class Runner:
 def install_runner(client: Client, version: str, workdir: Path, log_path: Path) -> Runner:
     """Install `client` at `version` into `workdir` (once); PeerError says why it could not be."""
     scripts = {TYPESCRIPT_SDK.name: SCRIPTS / "replay_typescript.mjs", PYTHON_SDK.name: SCRIPTS / "replay_python.py"}
-    return Runner(client, version, install.client_command(client, version, workdir, log_path, scripts))
+    return Runner(client, install.client_command(client, version, workdir, log_path, scripts))
 
 
 def parse_lines(output: str) -> dict[str, Observed]:

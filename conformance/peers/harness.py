@@ -31,6 +31,8 @@ from conformance.transport import Limits
 
 DEFAULT_OUT = Path("reports/peers")
 DEFAULT_WORKDIR = Path(".peers")
+# What the scripted OpenAI backend behind a translating route can do: no thinking, images or stream faults.
+SCRIPTED_BACKEND_CAPABILITIES = frozenset({"instruction-following", "tools", "count_tokens"})
 # Peers answer in well under a second here; a route that hangs should cost seconds, not minutes.
 PEER_LIMITS = Limits(timeout=30.0, max_silence=15.0)
 
@@ -112,8 +114,7 @@ def litellm_routes(out: Path, workdir: Path, stack: ExitStack) -> list[Route]:
             proxy.master_key,
             litellm.TRANSLATION_MODEL,
             "litellm",
-            # What the scripted OpenAI backend can do: it has no thinking, images or stream faults.
-            capabilities=frozenset({"instruction-following", "tools", "count_tokens"}),
+            capabilities=SCRIPTED_BACKEND_CAPABILITIES,
             peer=f"LiteLLM {litellm.VERSION}",
         ),
     ]
@@ -153,8 +154,7 @@ def ccr_routes(out: Path, workdir: Path, stack: ExitStack) -> list[Route]:
             router.api_key,
             "claude-haiku-4-5",
             "claude-code-router",
-            # What the scripted OpenAI backend can do, as on LiteLLM's translation route.
-            capabilities=frozenset({"instruction-following", "tools", "count_tokens"}),
+            capabilities=SCRIPTED_BACKEND_CAPABILITIES,
             peer=f"claude-code-router {ccr.VERSION}",
         )
     ]

@@ -48,7 +48,7 @@ from conformance.proxy.judging import (
 from conformance.proxy.recording import Capture, raw_exchange
 from conformance.redact import Redactor
 from conformance.report import write_reports
-from conformance.report.evidence import EvidenceBudget, bounded_result, clip, strict_json
+from conformance.report.evidence import EvidenceBudget, clip, strict_json
 from conformance.runner import now_iso
 from conformance.transport import Limits
 
@@ -331,7 +331,7 @@ class ProxySession:
                 judge_capture, number, capture, self.limits, redactor, self._budget, self.profile
             )
         except Exception as exc:  # RecursionError, a judging process killed...: this exchange is an error
-            return bounded_result(judge_failed(number, raw_exchange(capture, redactor), exc), self._budget)
+            return self._budget.result(judge_failed(number, raw_exchange(capture, redactor), exc))
         self._budget = judged.budget
         self._note_request(judged.model, judged.max_tokens)
         return judged.result

@@ -290,11 +290,6 @@ def report_document(report: RunReport, redactor: Redactor | None = None) -> dict
     return strict_json(EvidenceBudget().report(report).to_dict(), redactor)
 
 
-def bounded_result(result: CaseResult, budget: EvidenceBudget | None = None) -> CaseResult:
-    """A judged result keeping only what its reports will keep (`budget`: the run's, shared)."""
-    return (budget or EvidenceBudget()).result(result)
-
-
 def describe_cut(cut: dict[str, Any] | None) -> list[str]:
     """What an exchange's `evidence_cut` says, as sentences for the reports and recheck."""
     if not isinstance(cut, dict):

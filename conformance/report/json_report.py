@@ -10,8 +10,6 @@ from typing import Any
 
 from conformance.atomic import atomic_write_text
 from conformance.model import CaseResult, Outcome, RunReport, Severity
-from conformance.redact import Redactor
-from conformance.report.evidence import report_document
 
 REQUIRED_KEYS = ("schema_version", "target", "results")
 
@@ -29,16 +27,6 @@ def write_json_document(path: Path, document: Any) -> Path:
     """Write a document made by `strict_json` atomically (see `json_text`)."""
     atomic_write_text(path, json_text(document))
     return path
-
-
-def render_json(report: RunReport, redactor: Redactor | None = None) -> str:
-    """The report.json document as text (bounded, strict, redacted)."""
-    return json_text(report_document(report, redactor))
-
-
-def write_json_report(report: RunReport, path: Path, redactor: Redactor | None = None) -> Path:
-    """Write report.json (bounded, strict, redacted: see conformance.report.evidence); return its path."""
-    return write_json_document(path, report_document(report, redactor))
 
 
 def parse_timestamp(value: str) -> datetime | None:
