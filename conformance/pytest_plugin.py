@@ -90,6 +90,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--conformance-public-header",
         action="append",
         default=[],
+        type=str.lower,
         metavar="NAME",
         help="the value of this --conformance-header is not a secret (repeatable)",
     )
@@ -256,7 +257,7 @@ class _Driver:
                 model=option("model"),
                 provider=option("provider"),
                 extra_headers=dict(parse_header(value) for value in option("conformance_header")),
-                public_headers=frozenset(name.lower() for name in option("conformance_public_header")),
+                public_headers=frozenset(option("conformance_public_header")),
                 reference=self._server is not None,
                 capabilities=_capabilities(self._config),
             )

@@ -46,6 +46,15 @@ def test_help_lists_each_command_by_the_line_its_full_declaration_has() -> None:
     assert run_only.parse_args(["run", "--tier", "core"]).tier == "core"
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["run"], ["proxy", "--upstream", "http://127.0.0.1:1"], ["cases", "from-capture", "c.json", "-o", "cases"]],
+)
+def test_public_header_names_are_read_lower_case(argv: list[str]) -> None:
+    argv = [*argv, "--public-header", "X-Trace-Token"]
+    assert build_parser(argv).parse_args(argv).public_header == ["x-trace-token"]
+
+
 @pytest.mark.parametrize("command", ["run", "matrix", "baseline write", "recheck"])
 def test_exit_codes_are_in_the_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:

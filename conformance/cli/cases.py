@@ -117,7 +117,7 @@ def handle_from_capture(args: argparse.Namespace) -> int:
         tier=args.tier,
         shorten=args.shorten,
         keep_model=args.keep_model,
-        public_headers=frozenset(name.lower() for name in args.public_header),
+        public_headers=frozenset(args.public_header),
     )
     try:
         base_url, exchanges = recorded_exchanges(args.capture)

@@ -380,6 +380,7 @@ def add_public_header(parser: argparse._ActionsContainer) -> None:
         "--public-header",
         action="append",
         default=[],
+        type=str.lower,
         metavar="NAME",
         help="a header whose name looks like a credential (*-key, *token*, *secret*, cookie...) but is not one: "
         "kept as it is, not redacted (repeatable)",

@@ -96,6 +96,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--public-header",
         action="append",
         default=[],
+        type=str.lower,
         metavar="NAME",
         help="the value of this --header is not a secret: keep it readable in reports (repeatable)",
     )
@@ -342,7 +343,7 @@ def handle(args: argparse.Namespace) -> int:
                 provider=args.provider,
                 anthropic_version=args.anthropic_version,
                 extra_headers=dict(args.header),
-                public_headers=frozenset(name.lower() for name in args.public_header),
+                public_headers=frozenset(args.public_header),
                 reference=args.base_url is None,
                 capabilities=args.capabilities,
             )
