@@ -25,6 +25,7 @@ from conformance.checks.common import (
     Collector,
     check,
     describe,
+    fold,
     is_done_sentinel,
     longest_silence,
     program_caller,
@@ -468,13 +469,7 @@ def block_start(exchange: Exchange) -> list[Finding]:
     """
     collector = Collector("stream.block-start")
     events = stream_events(exchange) or []
-    streamed_input = {
-        event.json.get("index")
-        for event in events
-        if event.type == "content_block_delta"
-        and isinstance(event.json.get("delta"), dict)
-        and event.json["delta"].get("type") == "input_json_delta"
-    }
+    streamed_input = fold(events).partial_json.keys()
     for index, event in enumerate(events):
         if event.type != "content_block_start" or not isinstance(event.json.get("content_block"), dict):
             continue
