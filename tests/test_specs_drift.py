@@ -41,14 +41,19 @@ def _run(*argv: str) -> int:
     return args.handler(args)
 
 
-def _sdk(version: str) -> dict:
-    """The SDK's schemas, installed into the cache; skipped (outside CI) when PyPI is out of reach."""
+def _installed(version: str) -> Path:
+    """The SDK's folder, installed into the cache; skipped (outside CI) when PyPI is out of reach."""
     try:
-        return sdk_schemas(install_sdk(version))
+        return install_sdk(version)
     except DriftError as exc:
         if os.environ.get("CI", "").lower() == "true":
             raise
         pytest.skip(f"the official SDK {version} could not be installed: {exc}")
+
+
+def _sdk(version: str) -> dict:
+    """The schemas of the installed SDK, as its probe reads them."""
+    return sdk_schemas(_installed(version))
 
 
 # --------------------------------------------------------------------------- comparing fields
@@ -178,7 +183,7 @@ def test_against_1_17_0_the_ga_system_role_did_not_exist() -> None:
 
 
 def test_the_command_reports_the_pinned_release(capsys) -> None:
-    _sdk(DEFAULT_SDK_VERSION)  # installed (or skipped) before the command runs
+    _installed(DEFAULT_SDK_VERSION)  # installed (or skipped) before the command runs
     assert _run("specs", "drift") == 0
     out = capsys.readouterr().out
     assert f"anthropic {DEFAULT_SDK_VERSION} against our contract" in out and "0 unexplained" in out
