@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.checks import nullable, schema
 from conformance.model import Severity
 from tests.exchanges import (
     assert_clean,
@@ -202,6 +203,20 @@ def test_repeated_event_problems_are_folded_into_one_finding():
     events = [*text_stream()[:3], bad, bad, bad, *text_stream()[5:]]
     finding = only_finding(stream_exchange(events), "schema.stream-event", "stream.delta-type")
     assert finding.message.endswith("(and 2 more like it, the last at event 5)")
+
+
+def test_repeated_event_problems_are_weighed_once(monkeypatch):
+    weighed = []
+
+    def counting_weigh(schema_name, instance, problem, root):
+        weighed.append((problem.clause, problem.path, problem.message))
+        return nullable.weigh(schema_name, instance, problem, root)
+
+    monkeypatch.setattr(schema, "weigh", counting_weigh)
+    bad = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "content": "x"}}
+    events = [*text_stream()[:3], bad, bad, bad, *text_stream()[5:]]
+    check("schema.stream-event", stream_exchange(events))
+    assert weighed and len(weighed) == len(set(weighed))
 
 
 # --------------------------------------------------------------------------- unknown types (notes)

@@ -94,13 +94,18 @@ def stream_event_payloads(exchange: Exchange) -> list[Finding]:
     if not events:
         return []
     collector = Collector("schema.stream-event")
+    # The collector keeps only the first finding of each key, so each key is weighed once (weighing revalidates).
+    weighed: dict[tuple[Any, ...], tuple[str, Severity]] = {}
     for index, (event, found) in enumerate(zip(events, stream_problems(events), strict=True)):
         for problem in found:
-            message, severity = weigh("StreamEvent", event.json, problem, "data")
+            key = (event.type, problem.path, problem.message)
+            if (problem.clause, key) not in weighed:
+                weighed[problem.clause, key] = weigh("StreamEvent", event.json, problem, "data")
+            message, severity = weighed[problem.clause, key]
             collector.add(
                 f"{describe(index, event)}: {message}",
                 problem.clause,
-                key=(event.type, problem.path, problem.message),
+                key=key,
                 where=f"event {index}",
                 severity=severity,
             )
