@@ -225,16 +225,6 @@ def cmd_vendor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-DRIFT_HEADINGS = {
-    "lacks": "our contract lacks (in the SDK's GA types)",
-    "lacks-beta": "our contract lacks (only in the SDK's beta types)",
-    "forbids": "our contract forbids what the SDK admits",
-    "required": "the SDK always sends, our contract leaves optional",
-    "beta-only": "our contract has without a beta, the SDK only in beta",
-    "extra": "our contract has, the SDK lacks",
-}
-
-
 def cmd_drift(args: argparse.Namespace) -> int:
     from conformance.specs.drift import KINDS, DriftError, allow_path, check_version, drift
 
@@ -261,10 +251,10 @@ def cmd_drift(args: argparse.Namespace) -> int:
         f"{len(result.explained) + len(result.unexplained)} differences, {len(result.explained)} explained by "
         f"{allow.name}, {len(result.unexplained)} unexplained"
     )
-    for kind in KINDS:
+    for kind, heading in KINDS.items():
         found = [difference for difference in result.unexplained if difference.kind == kind]
         if found:
-            print(f"\n{DRIFT_HEADINGS[kind]} ({len(found)}):")
+            print(f"\n{heading} ({len(found)}):")
             for difference in found:
                 where = f"  [{difference.sdk_type}]" if difference.sdk_type else ""
                 print(f"  {difference.path}: {difference.detail}{where}")

@@ -41,7 +41,15 @@ from conformance.specs.fields import Field, lookup, schema_fields
 DEFAULT_SDK_VERSION = "2.17.0"
 SDK_PACKAGE = "anthropic"
 PROBE = Path(__file__).with_name("sdk_probe.py")
-KINDS = ("lacks", "lacks-beta", "forbids", "required", "beta-only", "extra")
+# Each kind of difference (in the order they are reported) and the heading it is reported under.
+KINDS = {
+    "lacks": "our contract lacks (in the SDK's GA types)",
+    "lacks-beta": "our contract lacks (only in the SDK's beta types)",
+    "forbids": "our contract forbids what the SDK admits",
+    "required": "the SDK always sends, our contract leaves optional",
+    "beta-only": "our contract has without a beta, the SDK only in beta",
+    "extra": "our contract has, the SDK lacks",
+}
 INSTALL_TIMEOUT = 600
 PROBE_TIMEOUT = 300
 _VERSION = re.compile(r"^\d+(\.\d+)*([a-z]+\d*)?$")
@@ -72,10 +80,6 @@ class Difference:
     path: str
     detail: str
     sdk_type: str = ""
-
-    def __str__(self) -> str:
-        where = f" [{self.sdk_type}]" if self.sdk_type else ""
-        return f"{self.kind:<10} {self.path}: {self.detail}{where}"
 
 
 @dataclass(frozen=True)
