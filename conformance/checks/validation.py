@@ -27,13 +27,11 @@ _precise_only = False
 @functools.cache
 def _fast_validator(schema_name: str, many: bool = False) -> Any:
     """The jsonschema_rs validator of a component schema, or of an array of it when `many` (compiled once
-    per process); None when jsonschema_rs is unavailable."""
+    per process)."""
+    import jsonschema_rs  # imported when first needed, like contract's jsonschema
+
     if schema_name not in contract.schema_names():
         raise KeyError(f"the contract has no schema {schema_name!r}")
-    try:
-        import jsonschema_rs
-    except ImportError:
-        return None
     registry = jsonschema_rs.Registry([(contract.CONTRACT_URI, contract.document())])
     reference = {"$ref": f"{contract.CONTRACT_URI}#/components/schemas/{schema_name}"}
     schema = {"type": "array", "items": reference} if many else reference
@@ -41,6 +39,7 @@ def _fast_validator(schema_name: str, many: bool = False) -> Any:
 
 
 def _fast(schema_name: str, many: bool = False) -> Any:
+    """The fast validator of a schema, or None within `precise_only()`."""
     return None if _precise_only else _fast_validator(schema_name, many)
 
 
