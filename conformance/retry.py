@@ -34,16 +34,16 @@ TRANSIENT_ERRORS = (
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How many more times a transient answer is asked again, and the cap on each wait."""
+    """How many more times a transient answer is asked again."""
 
     retries: int = DEFAULT_RETRIES
-    max_wait: float = MAX_RETRY_WAIT
 
     def wait(self, retry: int, response: Response | None) -> float:
-        """Seconds to wait before retry number `retry` (1 for the first): the answer's retry-after, or backoff."""
+        """Seconds to wait before retry number `retry` (1 for the first): the answer's retry-after, or backoff;
+        at most MAX_RETRY_WAIT."""
         asked = retry_after(response.headers.get("retry-after")) if response is not None else None
         wait = asked if asked is not None else FIRST_BACKOFF * 2 ** (retry - 1)
-        return max(0.0, min(wait, self.max_wait))
+        return max(0.0, min(wait, MAX_RETRY_WAIT))
 
 
 def retry_after(value: str | None, now: datetime | None = None) -> float | None:
