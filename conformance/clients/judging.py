@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 from conformance.clients.scenarios import COUNT_TOKENS, STREAM, TAG_HEADER, THINKING, TOOL_ROUND_TRIP, Scenario
 from conformance.model import CaseResult, Exchange, Outcome, RunReport, Severity
 from conformance.proxy.judging import CLIENT_VISIBLE_CHECK, UPSTREAM_CHECK
+from conformance.report.evidence import one_line
 
 # Exchanges whose request carried no scenario tag (or an unknown one) are judged under this name.
 UNTAGGED = "(untagged)"
-MAX_MESSAGE = 300
 # The proxy's findings that say what the client saw of a refusal (an error status, or its own 502
 # when the upstream was unreachable): counted once, as the refusal.
 PROXY_SAYS_REFUSED = (UPSTREAM_CHECK, CLIENT_VISIBLE_CHECK)
@@ -50,11 +50,6 @@ class ScenarioOutcome:
         return not self.problems
 
 
-def _short(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 1] + "…"
-
-
 def tag_of(result: CaseResult) -> str | None:
     for exchange in result.exchanges:
         for name, value in exchange.request.headers.items():
@@ -81,12 +76,12 @@ def _refusal(exchange: Exchange) -> str | None:
     """What the upstream refused, as one line: status, error type and message; None when it answered."""
     response = exchange.response
     if response is None:
-        return f"{_request_line(exchange)}: no answer ({_short(exchange.error or 'no response')})"
+        return f"{_request_line(exchange)}: no answer ({one_line(exchange.error or 'no response')})"
     if response.status < 400:
         return None
     error = response.json.get("error") if isinstance(response.json, dict) else None
     said = f"{error.get('type')}: {error.get('message')}" if isinstance(error, dict) else response.text or "(no body)"
-    return f"{_request_line(exchange)} -> {response.status} {_short(said)}"
+    return f"{_request_line(exchange)} -> {response.status} {one_line(said)}"
 
 
 def _failed_findings(result: CaseResult, refused: bool) -> list[str]:
@@ -99,10 +94,10 @@ def _failed_findings(result: CaseResult, refused: bool) -> list[str]:
         for finding in result.findings
         if finding.severity is Severity.FAILURE and not (refused and finding.check in PROXY_SAYS_REFUSED)
     ]
-    lines = [f"{result.id} ({result.title}) {finding.check}: {_short(finding.message)}" for finding in failures]
+    lines = [f"{result.id} ({result.title}) {finding.check}: {one_line(finding.message)}" for finding in failures]
     if lines or refused:
         return lines
-    return [f"{result.id} ({result.title}) {result.outcome.value}: {_short(result.reason or '')}"]
+    return [f"{result.id} ({result.title}) {result.outcome.value}: {one_line(result.reason or '')}"]
 
 
 def _stream_blocks(exchange: Exchange) -> Iterable[dict]:
@@ -163,9 +158,9 @@ def claude_code_problems(run: ClientRun) -> list[str]:
             break
     if result is None:
         last = (run.output.strip().splitlines() or ["(nothing)"])[-1]
-        return [f"claude printed no JSON result (exit code {run.returncode}): {_short(last)}"]
+        return [f"claude printed no JSON result (exit code {run.returncode}): {one_line(last)}"]
     if result.get("is_error") is not False:
-        return [f"claude answered is_error: true: {_short(str(result.get('result')))}"]
+        return [f"claude answered is_error: true: {one_line(str(result.get('result')))}"]
     if run.returncode != 0:
         return [f"claude exited with code {run.returncode}"]
     return []
@@ -178,7 +173,7 @@ def script_problems(run: ClientRun) -> list[str]:
     if run.returncode == 0:
         return []
     last = (run.output.strip().splitlines() or ["(nothing)"])[-1]
-    return [f"exit code {run.returncode}: {_short(last)}"]
+    return [f"exit code {run.returncode}: {one_line(last)}"]
 
 
 def judge_scenario(

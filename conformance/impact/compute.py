@@ -14,11 +14,12 @@ from conformance.clients.versions import CLAUDE_CODE, CLIENTS, Client
 from conformance.impact.calls import Call, Unreplayable, calls_of, replayed_results
 from conformance.impact.control import control_answers
 from conformance.impact.names import BREAKS, DEFAULT_WORKDIR, DEGRADES, UNAFFECTED, UNKNOWN
-from conformance.impact.oracle import Effect, judge, one_line, worst
+from conformance.impact.oracle import Effect, judge, worst
 from conformance.impact.replay import ReplayServer
 from conformance.impact.runners import Runner, install_runner
 from conformance.model import CaseResult, RunReport
 from conformance.peers.process import PeerError
+from conformance.report.evidence import one_line
 
 # The replay path of a call, as clients quote it in their errors.
 _HURT = (BREAKS, DEGRADES)

@@ -22,11 +22,11 @@ from typing import Any
 from conformance.checks.expect import status_problem
 from conformance.impact.names import BREAKS, DEGRADES, EFFECTS, UNAFFECTED
 from conformance.model import Response
+from conformance.report.evidence import one_line
 
 STOP_REASONS = frozenset(
     {"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal", "model_context_window_exceeded"}
 )
-MAX_DETAIL = 300
 # How the clients word an error type in what they raise, besides naming the type itself.
 ERROR_WORDS = {
     "overloaded_error": ("overloaded",),
@@ -87,11 +87,6 @@ class Observed:
 class Effect:
     effect: str
     detail: str = ""
-
-
-def one_line(text: str, limit: int = MAX_DETAIL) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _canonical(value: Any) -> str:

@@ -20,8 +20,9 @@ from conformance.clients import install
 from conformance.clients.job import QUIET_CLAUDE_CODE
 from conformance.clients.versions import CLAUDE_CODE, PYTHON_SDK, TYPESCRIPT_SDK, Client
 from conformance.impact.calls import Call
-from conformance.impact.oracle import Observed, one_line
+from conformance.impact.oracle import Observed
 from conformance.peers.process import ManagedProcess
+from conformance.report.evidence import one_line
 
 SCRIPTS = Path(__file__).parent
 # Per call: the SDK scripts' own timeout is 10 s; a process gets this much per call on top of its start.

@@ -27,6 +27,7 @@ from conformance.checks.common import one_judgement
 from conformance.judge import apply_profile, case_result, decide, usage_tokens
 from conformance.model import CaseResult, Exchange, Finding, Outcome, Severity
 from conformance.proxy.recording import Recorded, to_exchange
+from conformance.report.evidence import one_line
 
 if TYPE_CHECKING:
     from conformance.proxy.recording import Capture
@@ -39,8 +40,6 @@ UPSTREAM_CHECK = "proxy.upstream"
 RECORDING_CHECK = "proxy.recording"
 CLIENT_VISIBLE_CHECK = "proxy.client-visible"
 JUDGE_CHECK = "proxy.judge"
-# How much of an upstream's error message a client-visible finding quotes.
-QUOTED_CHARS = 300
 # What can still be judged of a response whose body could not be decoded.
 HEADER_CHECKS = ("headers.request-id", "headers.content-type")
 NOT_JUDGED = "not a Messages API request: relayed and recorded, not judged"
@@ -144,7 +143,7 @@ def judge_recorded(number: int, recorded: Recorded, profile: ProviderProfile | N
 def judge_failed(number: int, exchange: Exchange, error: BaseException) -> CaseResult:
     """The result of an exchange the judge crashed on (`exchange` kept as plain text): an error in one sentence."""
     reason = f"the judge failed on this exchange: {type(error).__name__}: {error}"
-    reason = reason if len(reason) <= QUOTED_CHARS else reason[:QUOTED_CHARS] + "..."
+    reason = one_line(reason)
     duration = exchange.response.elapsed if exchange.response else 0.0
     findings = [Finding(JUDGE_CHECK, reason)]
     return case_result(
@@ -179,8 +178,7 @@ def _error_message(body: Any, text: str) -> str:
     error = body.get("error") if isinstance(body, dict) else None
     message = error.get("message") if isinstance(error, dict) else None
     said = message if isinstance(message, str) else text
-    said = " ".join(said.split())
-    return said if len(said) <= QUOTED_CHARS else said[:QUOTED_CHARS] + "..."
+    return one_line(said)
 
 
 def _case(number: int, exchange: Exchange) -> Case:

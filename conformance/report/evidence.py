@@ -56,12 +56,22 @@ FINDINGS_CUT_CHECK = "report.findings-cut"
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
+# The longest one-line quote (an error a client raised, an upstream's message).
+ONE_LINE_CHARS = 300
+
+
 def clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     """`text` cut to `limit` characters, saying how many more there were."""
     if len(text) <= limit:
         return text
     marker = f"… [{len(text) - limit} more characters not kept]"
     return text[: limit - len(marker)] + marker
+
+
+def one_line(text: str, limit: int = ONE_LINE_CHARS) -> str:
+    """`text` on one line (whitespace runs made one space), cut to `limit` characters with an ellipsis."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _clip_optional(text: str | None) -> str | None:
