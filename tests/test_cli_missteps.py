@@ -68,6 +68,23 @@ def test_a_broken_profile_file_leaves_a_misspelt_profile_a_usage_error(
     assert "unknown profile 'claude-cod': did you mean 'claude-code'?" in error_line(capsys)
 
 
+@pytest.mark.parametrize(
+    ("listen", "complaint"),
+    [
+        ("nowhere", "expected HOST:PORT such as 127.0.0.1:8788, got 'nowhere'"),
+        ("127.0.0.1:99999", "expected a port from 0 to 65535, got '99999'"),
+        ("127.0.0.1:", "expected a port from 0 to 65535, got ''"),
+    ],
+)
+def test_a_bad_listen_address_says_what_is_wrong(
+    listen: str, complaint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["proxy", "--upstream", "http://127.0.0.1:9", "--listen", listen])
+    assert exited.value.code == 2
+    assert complaint in error_line(capsys)
+
+
 def test_an_unknown_flag_names_its_command(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["run", "--bse-url", "http://x"])

@@ -14,6 +14,7 @@ from conformance.cli.common import (
     add_public_header,
     add_read_bounds,
     check_names,
+    port_number,
     positive,
     print_lines,
     wait_for_stop,
@@ -31,9 +32,9 @@ EXIT_CODES_PROXY = (
 
 def _listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not host:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT such as {DEFAULT_LISTEN}, got {value!r}")
-    return host.strip("[]"), int(port)
+    return host.strip("[]"), port_number(port)
 
 
 def _upstream(value: str) -> str:
