@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.atomic import atomic_write_text
+from conformance.impact import names as impact_names
 from conformance.model import CaseResult, Outcome, RunReport
 from conformance.redact import Redactor
 from conformance.report.evidence import clip, strict_json
@@ -173,7 +174,8 @@ class Change:
 def breaks_a_client(result: CaseResult, clients: Collection[str] = ()) -> bool:
     """The case's recorded answers break a real client (one of `clients`, when named)."""
     return any(
-        entry.get("effect") == BREAKS and (not clients or entry.get("client") in clients) for entry in result.impact
+        entry.get("effect") == impact_names.BREAKS and (not clients or entry.get("client") in clients)
+        for entry in result.impact
     )
 
 
