@@ -84,15 +84,9 @@ def is_transient(exchange: Exchange, wanted_status: Any = 200) -> bool:
     return transient_status(exchange.response) and not expected(wanted_status, exchange.response)
 
 
-def error_type(response: Response) -> str:
-    """The Anthropic error type an answer names (`overloaded_error`), or "" when it names none."""
-    body = response.json
-    error = body.get("error") if isinstance(body, dict) else None
-    kind = error.get("type") if isinstance(error, dict) else None
-    return kind if isinstance(kind, str) else ""
-
-
 def describe_answer(response: Response) -> str:
     """ "529 overloaded_error": the status and the error type an answer names."""
-    kind = error_type(response)
-    return f"{response.status} {kind}" if kind else str(response.status)
+    from conformance.checks.expect import error_type  # here, as in `expected`
+
+    kind = error_type(response.json)
+    return f"{response.status} {kind}" if isinstance(kind, str) and kind else str(response.status)

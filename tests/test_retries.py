@@ -14,7 +14,7 @@ import pytest
 
 from conformance.cases import load_cases
 from conformance.model import Exchange, Outcome, Request, Response
-from conformance.retry import MAX_RETRY_WAIT, RetryPolicy, is_transient, retry_after
+from conformance.retry import MAX_RETRY_WAIT, RetryPolicy, describe_answer, is_transient, retry_after
 from conformance.runner import RETRY_CHECK, run_suite
 from conformance.target import Target
 from conformance.transport import Limits, Transport
@@ -49,6 +49,18 @@ def test_the_wait_honours_retry_after_up_to_the_cap_and_backs_off_without_it() -
     assert policy.wait(1, answer(429, **{"retry-after": "3600"}).response) == MAX_RETRY_WAIT
     assert [policy.wait(n, None) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
     assert policy.wait(20, None) == MAX_RETRY_WAIT
+
+
+def test_an_answer_is_described_by_its_status_and_the_error_type_it_names() -> None:
+    def answered(status: int, body: object) -> Response:
+        return Response(status, json=body)
+
+    assert (
+        describe_answer(answered(529, {"type": "error", "error": {"type": "overloaded_error"}}))
+        == "529 overloaded_error"
+    )
+    for unnamed in (None, {"error": "overloaded"}, {"error": {"type": 529}}, {"error": {"type": ""}}):
+        assert describe_answer(answered(503, unnamed)) == "503"
 
 
 def test_what_is_transient() -> None:

@@ -45,7 +45,7 @@ def check_expectations(
         fail("status", wrong_status)
         return findings  # nothing else about the body is meaningful
     if "error_type" in expect:
-        actual = _error_type(response.json)
+        actual = error_type(response.json)
         if actual != expect["error_type"]:
             fail("error_type", f"expected error.type {expect['error_type']!r}, got {actual!r}")
     if "stream" in expect and expect["stream"] != response.is_stream:
@@ -102,7 +102,8 @@ def _as_floor(option: Any) -> int:
     return option if isinstance(option, int) else int(str(option)[0]) * 100
 
 
-def _error_type(body: Any) -> Any:
+def error_type(body: Any) -> Any:
+    """The `error.type` an error body names, as sent (None when it names none)."""
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         return body["error"].get("type")
     return None
