@@ -43,7 +43,7 @@ from conformance.baseline import (
     load_baseline,
 )
 from conformance.cases import CAPABILITIES, TIERS, Case, CaseError, load_cases
-from conformance.cli.common import UsageError, load_profile
+from conformance.cli.common import UsageError, load_profile, names, positive
 from conformance.consumers import Profile, ProfileError, load_profiles, select_cases
 from conformance.model import CaseResult, Outcome
 from conformance.report.junit import exchange_line, finding_line
@@ -96,7 +96,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--conformance-retries",
-        type=int,
+        type=positive(int, zero=True),
         default=DEFAULT_RETRIES,
         metavar="N",
         help="send a request again up to N more times when the answer is transient (429, 529, 503 with "
@@ -115,6 +115,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--conformance-capabilities",
+        type=names,
         metavar="LIST",
         help="comma-separated capabilities the target claims; cases needing another are skipped (default: all)",
     )
@@ -139,12 +140,6 @@ def _one_of(choices: tuple[str, ...]) -> str:
     return "{" + ",".join(choices) + "}"
 
 
-def _capabilities(config: pytest.Config) -> frozenset[str] | None:
-    """The capabilities the target claims; None without the option (the provider's)."""
-    value = config.getoption("conformance_capabilities")
-    return frozenset(name.strip() for name in value.split(",") if name.strip()) if value else None
-
-
 def _check_vocabularies(config: pytest.Config) -> None:
     """Every closed vocabulary among the options: a typo stops the session with a "did you mean", instead of
     a session that collects or runs nothing the user meant. Raises UnknownName."""
@@ -157,7 +152,7 @@ def _check_vocabularies(config: pytest.Config) -> None:
     ]:
         if name is not None:
             check_names(kind, [name], known)
-    check_names("capability", _capabilities(config) or (), CAPABILITIES)
+    check_names("capability", config.getoption("conformance_capabilities") or (), CAPABILITIES)
 
 
 def marker_name(kind: str, value: str) -> str:
@@ -174,8 +169,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("conformance"):
         return
     option = config.getoption
-    if option("conformance_retries") < 0:
-        raise pytest.UsageError(f"--conformance-retries must be 0 or more, got {option('conformance_retries')}")
     try:
         _check_vocabularies(config)
         profile = load_profile(option("conformance_profile")) if option("conformance_profile") else None
@@ -259,7 +252,7 @@ class _Driver:
                 extra_headers=dict(parse_header(value) for value in option("conformance_header")),
                 public_headers=frozenset(option("conformance_public_header")),
                 reference=self._server is not None,
-                capabilities=_capabilities(self._config),
+                capabilities=self._config.getoption("conformance_capabilities"),  # None: the provider's
             )
         except TargetError as exc:
             raise pytest.UsageError(str(exc)) from None

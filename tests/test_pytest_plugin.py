@@ -147,6 +147,12 @@ def test_usage_errors(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--conformance", "--profile", "nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unknown profile 'nope'*"])
+    result = pytester.runpytest("--conformance", "--conformance-retries", "-1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--conformance-retries: expected a whole number, 0 or more, got '-1'*"])
+    result = pytester.runpytest("--conformance", "--conformance-capabilities", ",")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--conformance-capabilities: expected a comma-separated list of names*"])
 
 
 @pytest.mark.parametrize(
