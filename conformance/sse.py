@@ -1,5 +1,5 @@
-"""A tolerant, incremental Server-Sent Events parser (WHATWG HTML "event stream" rules), and the
-bounded JSON parse of event payloads and bodies.
+"""A tolerant, incremental Server-Sent Events parser (WHATWG HTML "event stream" rules) that parses each
+event's JSON payload.
 
 The parser accepts everything the standard allows: LF, CR or CRLF line ends, a leading BOM, a
 missing space after the colon, comment lines, `id:`/`retry:` fields and unknown field names. It
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 
-# Re-exported: the readers of streams and bodies take the bounded parse from here.
 from conformance.bounded_json import parse_json_payload
 from conformance.model import SSEEvent
 
