@@ -38,7 +38,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-LOOPBACK = "127.0.0.1"
+sys.path.insert(0, str(ROOT))
+
+from conformance.peers.process import LOOPBACK, free_port  # noqa: E402
+
 API_KEY = "bench-key"
 HEADERS = {"x-api-key": API_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}
 JSON_BODY = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]}
@@ -48,12 +51,6 @@ STREAM_BODY = {
     "stream": True,
     "messages": [{"role": "user", "content": "Count from 1 to 2000"}],
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
