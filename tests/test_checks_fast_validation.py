@@ -107,10 +107,7 @@ INVALID_EVENTS = (
 
 
 @pytest.mark.parametrize("payload", INVALID_EVENTS)
-def test_an_invalid_event_gets_the_precise_validators_problems(payload: str) -> None:
+def test_the_fast_validator_lets_no_invalid_event_through(payload: str) -> None:
+    """What the fast validator rejects goes to the precise one, so a problem found means it was rejected."""
     exchange = _stream(payload)
-    fast = stream_problems(exchange.response.events)
-    with validation.precise_only():
-        precise = stream_problems(exchange.response.events)
-    assert fast == precise
-    assert fast[0], "the event is invalid"
+    assert stream_problems(exchange.response.events)[0], "the event is invalid"
