@@ -41,10 +41,11 @@ def findings_for(case: Case, exchanges: list[Exchange]) -> list[Finding]:
     findings: list[Finding] = []
     history = step_history(exchanges)
     for exchange in exchanges:
-        if exchange.error or exchange.step >= len(case.steps):
+        step = _step_of(case, exchange)
+        if exchange.error or step is None:
             continue
         findings.extend(run_checks(exchange))
-        findings.extend(check_expectations(exchange, case.steps[exchange.step].expect, case.spec, history))
+        findings.extend(check_expectations(exchange, step.expect, case.spec, history))
     return findings
 
 
@@ -104,7 +105,7 @@ def _no_verdict(case: Case, exchange: Exchange, sent: int) -> str | None:
         error = exchange.error or "no response"
         return error if sent == 1 else f"{error} ({sent} attempts)"
     response = exchange.response
-    step = case.steps[exchange.step] if exchange.step < len(case.steps) else None
+    step = _step_of(case, exchange)
     if step is None or expected(step.expect.get("status", 200), response):
         return None
     if transient_status(response):
@@ -120,13 +121,17 @@ def rejected_key(case: Case, exchange: Exchange) -> bool:
     A step that sends no credentials, bad ones or another auth style (`auth: bearer`) tests the
     authentication itself: its 401 is a verdict, not a rejected key.
     """
-    response = exchange.response
-    if response is None or response.status not in (401, 403) or exchange.step >= len(case.steps):
+    response, step = exchange.response, _step_of(case, exchange)
+    if response is None or response.status not in (401, 403) or step is None:
         return False
-    step = case.steps[exchange.step]
     if step.request.auth is not True or expected(step.expect.get("status", 200), response):
         return False
     return any(name.lower() in SECRET_HEADERS for name in exchange.request.headers)
+
+
+def _step_of(case: Case, exchange: Exchange) -> Step | None:
+    """The case step that sent the exchange; None when the case has no such step."""
+    return case.steps[exchange.step] if exchange.step < len(case.steps) else None
 
 
 def _refused_cleanly(failures: list[Finding], exchanges: list[Exchange]) -> bool:
