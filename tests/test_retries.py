@@ -133,7 +133,7 @@ def test_the_pytest_plugin_retries_too(pytester: pytest.Pytester) -> None:
 def test_negative_retries_are_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--conformance", "--conformance-retries", "-1")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "--conformance-retries must be 0 or more, got -1" in result.stderr.str()
+    assert "--conformance-retries: expected a whole number, 0 or more, got '-1'" in result.stderr.str()
 
 
 def test_a_401_is_a_rejected_key_only_where_the_run_sent_its_own_credentials() -> None:
