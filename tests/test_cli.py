@@ -184,3 +184,20 @@ def test_an_out_directory_that_cannot_be_written_is_a_usage_error_before_anythin
     captured = capsys.readouterr()
     assert captured.err.startswith(f"conformance: error: cannot write the reports to {occupied / 'reports'}: ")
     assert captured.err.count("\n") == 1 and "PASSED" not in captured.out
+
+
+def test_baseline_write_records_warnings_for_a_gate_that_fails_on_them(tmp_path: Path) -> None:
+    from conformance.baseline import load_baseline
+    from conformance.model import CaseResult, Outcome, RunReport, TargetInfo
+    from conformance.report import write_reports
+
+    results = [
+        CaseResult(id=case_id, feature="headers", outcome=outcome, reason=case_id)
+        for case_id, outcome in (("a.warn", Outcome.WARNING), ("b.fail", Outcome.FAILED))
+    ]
+    target = TargetInfo("https://gw.example.test", "gw", "m", reference=False)
+    report = write_reports(RunReport(target=target, started_at="", finished_at="", results=results), tmp_path)["json"]
+    for fail_on, recorded in (("failed", {"b.fail"}), ("warning", {"a.warn", "b.fail"})):
+        output = tmp_path / f"{fail_on}.yaml"
+        assert main(["baseline", "write", str(report), "-o", str(output), "--fail-on", fail_on]) == 0
+        assert set(load_baseline(output).expectations) == recorded
