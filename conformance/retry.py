@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from conformance.model import Exchange, Response
+from conformance.transport import TRANSIENT_ERRORS
 
 DEFAULT_RETRIES = 2
 # The longest wait before a retry, whatever `retry-after` asks: no target can park the run.
@@ -20,16 +21,6 @@ MAX_RETRY_WAIT = 30.0
 FIRST_BACKOFF = 0.5
 # Statuses that mean "try again later"; 503 only when the answer says when (`retry-after`).
 TRANSIENT_STATUSES = frozenset({429, 529})
-# Errors of an exchange that got no answer (conformance.transport's wording) worth another try: a
-# reset, closed or broken connection and timeouts. A refused connection (nothing listens) is not,
-# nor an answer that is not HTTP: sending again would get the same.
-TRANSIENT_ERRORS = (
-    "timeout",
-    "connection timed out",
-    "transport error: the target closed the connection without answering",
-    "transport error: the target reset the connection",
-    "transport error: the connection broke",
-)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,21 @@ from conformance.model import Exchange, Request, Response
 from conformance.redact import Redactor
 from conformance.sse import MAX_EVENT_BYTES, SSEParser
 
+# How the error of an exchange that got no answer begins, for the kinds worth another try
+# (conformance.retry): timeouts, and a connection closed unanswered, reset or broken. A refused
+# connection (nothing listens) and an answer that is not HTTP are not: sending again gets the same.
+_TIMEOUT = "timeout"
+_CONNECT_TIMEOUT = "connection timed out"
+_TRANSPORT_ERROR = "transport error: "
+_CLOSED_UNANSWERED = "the target closed the connection without answering"
+_RESET = "the target reset the connection"
+_BROKE = "the connection broke"
+TRANSIENT_ERRORS = (
+    _TIMEOUT,
+    _CONNECT_TIMEOUT,
+    *(_TRANSPORT_ERROR + failure for failure in (_CLOSED_UNANSWERED, _RESET, _BROKE)),
+)
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -159,21 +174,21 @@ class Transport:
             await asyncio.wait_for(self._read(request, content, progress, started), self.limits.timeout)
         except asyncio.TimeoutError:
             if progress.response is None:
-                exchange.error = f"timeout: no response within {self.limits.timeout:g} s"
+                exchange.error = f"{_TIMEOUT}: no response within {self.limits.timeout:g} s"
             else:
                 progress.response.truncated = f"the response did not end within {self.limits.timeout:g} s"
         except httpx.ReadTimeout:
             if progress.response is None:
-                exchange.error = f"timeout: no response headers within {self.limits.max_silence:g} s"
+                exchange.error = f"{_TIMEOUT}: no response headers within {self.limits.max_silence:g} s"
             else:
                 progress.response.truncated = f"no bytes for {self.limits.max_silence:g} s (max silence)"
         except httpx.ConnectError as exc:
             exchange.error = f"connection failed: {exc or type(exc).__name__}"
         except httpx.ConnectTimeout:
-            exchange.error = f"connection timed out after {self.limits.connect_timeout:g} s"
+            exchange.error = f"{_CONNECT_TIMEOUT} after {self.limits.connect_timeout:g} s"
         except Exception as exc:  # nothing the endpoint sends may raise out of here, whatever it breaks
             if progress.response is None:
-                exchange.error = f"transport error: {describe_failure(exc, reading=False)}"
+                exchange.error = _TRANSPORT_ERROR + describe_failure(exc, reading=False)
             else:
                 progress.response.truncated = progress.response.truncated or describe_failure(exc, reading=True)
         if progress.recorder is not None:
@@ -203,15 +218,15 @@ def describe_failure(exc: BaseException, reading: bool) -> str:
             line = text.partition(": ")[2].removeprefix("bytearray(").removesuffix(")")
             return f"the target's answer is not HTTP: malformed status line {line}"
         if text.startswith("Server disconnected without sending a response"):
-            return "the target closed the connection without answering"
+            return _CLOSED_UNANSWERED
         if "without sending complete message body" in text:
             return f"the target closed the connection before the body was complete ({text.rpartition('(')[2]}"
         return f"the target's answer is not valid HTTP: {text}"
     if _was_reset(exc):
-        return f"the target reset the connection {when}"
+        return f"{_RESET} {when}"
     detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     if isinstance(exc, httpx.HTTPError):
-        return f"the connection broke {when}: {detail}"
+        return f"{_BROKE} {when}: {detail}"
     return f"reading stopped on an unexpected error {when}: {detail}"
 
 
