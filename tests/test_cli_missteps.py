@@ -284,3 +284,12 @@ def test_the_matrix_tells_alike_runs_apart_and_refuses_bad_labels(
     assert "1 --label for 2 reports" in error_line(capsys)
     assert main(["matrix", sources[0], sources[0], "--out", str(out)]) == 2
     assert "is given twice" in error_line(capsys)
+
+
+def test_recheck_gates_on_breaks_when_a_client_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = ["run", "-k", "count_tokens.basic", "--out", str(tmp_path / "live"), "--record", str(tmp_path / "cassette")]
+    assert main(run) == 0
+    capsys.readouterr()
+    recheck = ["recheck", str(tmp_path / "cassette"), "--out", str(tmp_path / "o"), "--fail-on-impact", "claude-code"]
+    assert main(recheck) == 0
+    assert "--fail-on breaks --fail-on-impact claude-code" in capsys.readouterr().out

@@ -311,13 +311,19 @@ def judge_gate(args: argparse.Namespace, report: RunReport, baseline: Baseline |
     return lines, EXIT_OK if verdict.ok and not too_few else EXIT_FAILED
 
 
-def wants_impact(args: argparse.Namespace) -> bool:
-    """The gate reads the clients' impact: --fail-on breaks, or --fail-on-impact CLIENT (which implies it)."""
+def imply_fail_on(args: argparse.Namespace) -> None:
+    """--fail-on-impact CLIENT implies --fail-on breaks: applied once, right after the flags are parsed."""
     from conformance.baseline import BREAKS
 
     if args.fail_on_impact:
         args.fail_on = BREAKS
-    return args.fail_on == BREAKS
+
+
+def wants_impact(args: argparse.Namespace) -> bool:
+    """The gate reads the clients' impact: --fail-on breaks, or --fail-on-impact CLIENT (which implies it)."""
+    from conformance.baseline import BREAKS
+
+    return args.fail_on == BREAKS or bool(args.fail_on_impact)
 
 
 def impact_clients(args: argparse.Namespace, report: RunReport) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from conformance.cli.common import (
     EXIT_CODES_GATE,
     UsageError,
     add_gate_flags,
+    imply_fail_on,
     judge_gate,
     load_baseline,
     load_catalogue,
@@ -48,6 +49,7 @@ def handle(args: argparse.Namespace) -> int:
     from conformance.report.console import ConsoleReporter
     from conformance.specs.profiles import ProfileError, load_profile
 
+    imply_fail_on(args)
     try:
         cassette = load_cassette(args.cassette)
     except CassetteError as exc:

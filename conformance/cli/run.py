@@ -19,6 +19,7 @@ from conformance.cli.common import (
     add_read_bounds,
     choice,
     header,
+    imply_fail_on,
     judge_gate,
     load_baseline,
     load_profile,
@@ -313,6 +314,7 @@ def handle(args: argparse.Namespace) -> int:
     from conformance.target import Target, TargetError
     from conformance.transport import Limits
 
+    imply_fail_on(args)
     _check_vocabularies(args)
     plan = _run_plan(args, selected_cases(args, allow_empty=bool(args.generated)))
     baseline = load_baseline(args.baseline)  # a bad baseline fails a dry run too
