@@ -38,6 +38,14 @@ TRANSIENT_ERRORS = (
     _CONNECT_TIMEOUT,
     *(_TRANSPORT_ERROR + failure for failure in (_CLOSED_UNANSWERED, _RESET, _BROKE)),
 )
+# How a response's `truncated` begins when the target cut it short, or left it hanging (conformance.impact
+# replays each as it happened).
+_CLOSED_INCOMPLETE = "the target closed the connection before the body was complete"
+_MID_EVENT = "the stream ended in the middle of an event"
+_NO_END = "the response did not end within"
+_SILENT = "no bytes for"
+CUT_SHORT = (_CLOSED_UNANSWERED, _CLOSED_INCOMPLETE, _RESET, _MID_EVENT)
+HUNG = (_NO_END, _SILENT)
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,7 @@ class ResponseRecorder:
         response.truncated = response.truncated or self.decoder.unfinished()
         if self.parser is not None:
             if self.parser.pending and response.truncated is None:
-                response.truncated = "the stream ended in the middle of an event"
+                response.truncated = _MID_EVENT
         elif response.text.strip():
             response.json, _ = parse_json_payload(response.text)
         return response
@@ -176,12 +184,12 @@ class Transport:
             if progress.response is None:
                 exchange.error = f"{_TIMEOUT}: no response within {self.limits.timeout:g} s"
             else:
-                progress.response.truncated = f"the response did not end within {self.limits.timeout:g} s"
+                progress.response.truncated = f"{_NO_END} {self.limits.timeout:g} s"
         except httpx.ReadTimeout:
             if progress.response is None:
                 exchange.error = f"{_TIMEOUT}: no response headers within {self.limits.max_silence:g} s"
             else:
-                progress.response.truncated = f"no bytes for {self.limits.max_silence:g} s (max silence)"
+                progress.response.truncated = f"{_SILENT} {self.limits.max_silence:g} s (max silence)"
         except httpx.ConnectError as exc:
             exchange.error = f"connection failed: {exc or type(exc).__name__}"
         except httpx.ConnectTimeout:
@@ -220,7 +228,7 @@ def describe_failure(exc: BaseException, reading: bool) -> str:
         if text.startswith("Server disconnected without sending a response"):
             return _CLOSED_UNANSWERED
         if "without sending complete message body" in text:
-            return f"the target closed the connection before the body was complete ({text.rpartition('(')[2]}"
+            return f"{_CLOSED_INCOMPLETE} ({text.rpartition('(')[2]}"
         return f"the target's answer is not valid HTTP: {text}"
     if _was_reset(exc):
         return f"{_RESET} {when}"

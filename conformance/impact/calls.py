@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from conformance.impact.oracle import Expected, expected_answer
 from conformance.model import CaseResult, Exchange, Outcome, Response
+from conformance.transport import CUT_SHORT, HUNG
 
 MESSAGES = "/v1/messages"
 COUNT_TOKENS = "/v1/messages/count_tokens"
@@ -21,13 +22,6 @@ RESPONSE_CUTS = ("body", "events", "event_data", "budget")
 # How a replayed response ends: whole, with the connection closed before its end (the target did
 # that), or left open (the target went silent; the client's own bound decides).
 COMPLETE, ABORT, HOLD = "complete", "abort", "hold"
-# conformance.transport's words for a response the target itself cut short, or left hanging.
-_CLOSED_EARLY = (
-    "the target closed the connection",
-    "the target reset the connection",
-    "the stream ended in the middle",
-)
-_HUNG = ("the response did not end within", "no bytes for")
 
 
 @dataclass(frozen=True)
@@ -97,9 +91,9 @@ def ending_of(response: Response) -> str | None:
     (what came after is not known)."""
     if not response.truncated:
         return COMPLETE
-    if response.truncated.startswith(_CLOSED_EARLY):
+    if response.truncated.startswith(CUT_SHORT):
         return ABORT
-    if response.truncated.startswith(_HUNG):
+    if response.truncated.startswith(HUNG):
         return HOLD
     return None
 
