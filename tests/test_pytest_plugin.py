@@ -140,19 +140,19 @@ def test_the_baseline_turns_known_failures_into_xfail(
     assert fixed.ret == 0
 
 
-def test_usage_errors(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--conformance", "--baseline", "missing.yaml")
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--baseline", "missing.yaml"], "*cannot read baseline missing.yaml*"),
+        (["--profile", "nope"], "*unknown profile 'nope'*"),
+        (["--conformance-retries", "-1"], "*--conformance-retries: expected a whole number, 0 or more, got '-1'*"),
+        (["--conformance-capabilities", ","], "*--conformance-capabilities: expected a comma-separated list of names*"),
+    ],
+)
+def test_usage_errors(pytester: pytest.Pytester, args: list[str], said: str) -> None:
+    result = pytester.runpytest("--conformance", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*cannot read baseline missing.yaml*"])
-    result = pytester.runpytest("--conformance", "--profile", "nope")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown profile 'nope'*"])
-    result = pytester.runpytest("--conformance", "--conformance-retries", "-1")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--conformance-retries: expected a whole number, 0 or more, got '-1'*"])
-    result = pytester.runpytest("--conformance", "--conformance-capabilities", ",")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--conformance-capabilities: expected a comma-separated list of names*"])
+    result.stderr.fnmatch_lines([said])
 
 
 @pytest.mark.parametrize(
