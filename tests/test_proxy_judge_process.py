@@ -107,6 +107,8 @@ def test_exchanges_are_judged_in_another_process_which_close_stops(tmp_path: Pat
     proxy, marks = session(tmp_path, proxy_0001="note")
     proxy.submit(capture())
     child = pid_judging(marks, "proxy.0001")
+    # Scheduled below the proxy: when the cores are busy, relaying comes first.
+    assert os.getpriority(os.PRIO_PROCESS, child) > os.getpriority(os.PRIO_PROCESS, 0)
     report, _ = proxy.close()
     assert child != os.getpid()
     assert [judged(result) for result in report.results] == [True]
@@ -145,7 +147,7 @@ def test_a_killed_judging_process_fails_the_exchange_it_held_and_a_new_one_judge
     first, second, third = report.results
     assert judged(first) and judged(third)
     assert second.outcome is Outcome.ERROR
-    assert second.reason.startswith("the judge failed on this exchange: BrokenProcessPool: ")
+    assert second.reason.startswith("the judge failed on this exchange: JudgeProcessDied: ")
     replacement = pid_judging(marks, "proxy.0003")
     assert replacement not in (killed, os.getpid())
     assert gone(killed) and gone(replacement)

@@ -16,6 +16,7 @@ and out.
 
 from __future__ import annotations
 
+import json
 import signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from conformance.checks.common import one_judgement
 from conformance.judge import apply_profile, case_result, decide, usage_tokens
 from conformance.model import CaseResult, Exchange, Finding, Outcome, Severity
 from conformance.proxy.recording import Recorded, to_exchange
-from conformance.report.evidence import one_line
+from conformance.report.evidence import clip, one_line, strict_json
 
 if TYPE_CHECKING:
     from conformance.proxy.recording import Capture
@@ -43,6 +44,9 @@ JUDGE_CHECK = "proxy.judge"
 # What can still be judged of a response whose body could not be decoded.
 HEADER_CHECKS = ("headers.request-id", "headers.content-type")
 NOT_JUDGED = "not a Messages API request: relayed and recorded, not judged"
+# Bounds of one results.jsonl line.
+LINE_TEXT_CHARS = 1000
+LINE_FINDINGS = 20
 
 
 def exchange_id(number: int) -> str:
@@ -186,3 +190,27 @@ def _case(number: int, exchange: Exchange) -> Case:
     return Case(
         id=exchange_id(number), feature=kind or "other", spec="", tier="core", steps=(), title=describe(exchange)
     )
+
+
+def result_line(result: CaseResult, redactor: Redactor) -> str:
+    """One results.jsonl line: the verdict on an exchange, redacted and bounded (strict JSON, ASCII, no bodies)."""
+    exchange = result.exchanges[0] if result.exchanges else None
+    response = exchange.response if exchange else None
+    visible = next((f.message for f in result.findings if f.check == CLIENT_VISIBLE_CHECK), None)
+    line = {
+        "id": result.id,
+        "outcome": result.outcome.value,
+        "title": clip(result.title, LINE_TEXT_CHARS),
+        "status": response.status if response else None,
+        "client_visible": clip(visible, LINE_TEXT_CHARS) if visible else None,
+        "reason": clip(result.reason, LINE_TEXT_CHARS),
+        "duration": round(result.duration, 4),
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "findings": [
+            {"check": f.check, "severity": f.severity.value, "message": clip(f.message, LINE_TEXT_CHARS)}
+            for f in result.findings[:LINE_FINDINGS]
+        ],
+        "findings_total": len(result.findings),
+    }
+    return json.dumps(strict_json(line, redactor), allow_nan=False)

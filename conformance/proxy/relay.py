@@ -42,14 +42,12 @@ CaptureSink = Callable[[Capture], None]
 
 def end_to_end(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The headers without the hop-by-hop ones (those named by Connection included), in order."""
-    named = {
-        token.strip().lower()
-        for name, value in headers
-        if name.lower() == b"connection"
-        for token in value.split(b",")
-        if token.strip()
-    }
-    return [(name, value) for name, value in headers if name.lower() not in HOP_BY_HOP | named]
+    lowered = [(name.lower(), name, value) for name, value in headers]
+    dropped = HOP_BY_HOP
+    named = [value for lower, _, value in lowered if lower == b"connection"]
+    if named:
+        dropped = dropped | {token.strip().lower() for value in named for token in value.split(b",") if token.strip()}
+    return [(name, value) for lower, name, value in lowered if lower not in dropped]
 
 
 class Relay:
@@ -137,7 +135,9 @@ class Relay:
             capture.error = f"the upstream could not be reached: {exc}"
             await _unreachable(send, capture.error)
             return
-        disconnected = asyncio.ensure_future(_disconnect(receive, body_done))
+        # Watched for from the answer's second chunk on: an answer that comes in one needs no watch (nor its task).
+        disconnected: asyncio.Future[None] | None = None
+        first = True
         try:
             capture.status = upstream.status
             capture.response_headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in upstream.headers]
@@ -145,7 +145,11 @@ class Relay:
             await send({"type": "http.response.start", "status": upstream.status, "headers": answer_headers})
             async for chunk in upstream.body():
                 capture.take(chunk, time.monotonic() - started)
-                if disconnected.done():
+                if first:
+                    first = False
+                elif disconnected is None:
+                    disconnected = asyncio.ensure_future(_disconnect(receive, body_done))
+                elif disconnected.done():
                     capture.truncated = "the client disconnected before the response ended"
                     capture.client_left = True
                     return
@@ -155,7 +159,8 @@ class Relay:
             # Headers are out: the client sees the connection end early, as the upstream ended it.
             capture.truncated = f"the upstream connection broke while relaying: {exc}"
         finally:
-            disconnected.cancel()
+            if disconnected is not None:
+                disconnected.cancel()
             await upstream.aclose()
 
 

@@ -21,34 +21,28 @@ other files from being written.
 
 from __future__ import annotations
 
-import json
-import multiprocessing
 import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING
 
 from conformance import __version__
 from conformance.cassette import CASSETTE_FILE, write_cassette
 from conformance.model import CaseResult, RunReport, TargetInfo
 from conformance.proxy.defaults import DEFAULT_MAX_EXCHANGES, RESULTS_FILE
+from conformance.proxy.judge_process import JudgeProcess, Verdict
 from conformance.proxy.judging import (
     CLIENT_VISIBLE_CHECK,
     JUDGE_CHECK,
-    ignore_interrupts,
-    judge_capture,
-    judge_failed,
+    LINE_TEXT_CHARS,
 )
-from conformance.proxy.recording import Capture, raw_exchange
+from conformance.proxy.recording import Capture
 from conformance.redact import Redactor
 from conformance.report import write_reports
-from conformance.report.evidence import EvidenceBudget, clip, strict_json
+from conformance.report.evidence import clip
 from conformance.runner import now_iso
 from conformance.transport import Limits
 
@@ -61,12 +55,8 @@ if TYPE_CHECKING:
 MAX_PENDING_BYTES = 256 * 1024 * 1024
 # Distinct model names named in the report's target.
 MAX_MODELS = 20
-# Bounds of one results.jsonl line.
-LINE_TEXT_CHARS = 1000
-LINE_FINDINGS = 20
 _STOP = object()
 _FLUSH = object()
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -89,60 +79,6 @@ class Tally:
         if self.unrecorded:
             parts.append(f"{self.unrecorded} past --max-exchanges relayed, not recorded")
         return ", ".join(parts)
-
-
-class JudgeProcess:
-    """Runs the judge in one child process, so that the relay never waits on it.
-
-    In one process, the relay's loop would wait for the interpreter while an exchange is judged
-    (about 1 ms for a JSON answer, 10 to 20 ms for a long stream): latency and throughput lost for
-    every client. The thread that calls `call` only waits for the child, holding nothing.
-
-    Whatever fails in the child fails that one call: `call` raises it (the function's exception, a
-    result that cannot be pickled, BrokenProcessPool when the child died). A child that dies is
-    replaced once; when the replacement dies too, the calls run in this process from then on, as
-    stderr says once.
-    """
-
-    def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
-        self._replacements = 1
-
-    def start(self) -> None:
-        self._pool = _judging_pool()
-
-    def call(self, function: Callable[..., T], *args: Any) -> T:
-        """`function(*args)`, in the child (in this process once two children died)."""
-        pool = self._pool
-        if pool is None:
-            return function(*args)
-        try:
-            return pool.submit(function, *args).result()
-        except BrokenProcessPool:
-            pool.shutdown(wait=True)
-            self._pool = None
-            if self._replacements:
-                self._replacements -= 1
-                self._pool = _judging_pool()
-            else:
-                print(
-                    "conformance proxy: the judging process died twice; judging goes on in the proxy's own process",
-                    file=sys.stderr,
-                )
-            raise
-
-    def close(self) -> None:
-        """Wait for the call under way, and stop the child."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=False)
-
-
-def _judging_pool() -> ProcessPoolExecutor:
-    # Spawned, not forked: a fork would copy a process whose threads (the relay's loop, the judge's
-    # worker) hold locks mid-flight. The child is started on the first call.
-    context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=ignore_interrupts)
 
 
 class ProxySession:
@@ -177,8 +113,7 @@ class ProxySession:
         self._unrecorded = 0
         self._behind = 0
         self._pending_bytes = 0
-        self._results: list[CaseResult] = []
-        self._budget = EvidenceBudget()
+        self._verdicts: list[Verdict] = []
         self._models: list[str] = []
         self._planned_output_tokens = 0
         # Every credential the client sent so far; exchanges are redacted with it before they are judged,
@@ -186,9 +121,9 @@ class ProxySession:
         self.redactor = Redactor(public_headers=self.public_headers)
         self._lines: IO[str] | None = None
         self._lock = threading.Lock()
-        self._queue: queue.Queue[object] = queue.Queue()
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()  # put() is reentrant: safe from a signal handler
         self._worker = threading.Thread(target=self._work, name="conformance-proxy-judge", daemon=True)
-        self._judge_process = JudgeProcess()
+        self._judge_process = JudgeProcess(self.limits, profile, self.redactor)
 
     def start(self) -> ProxySession:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -237,12 +172,14 @@ class ProxySession:
 
     @property
     def results(self) -> list[CaseResult]:
+        """Every exchange judged so far, whole (as bounded for the reports)."""
         with self._lock:
-            return list(self._results)
+            verdicts = list(self._verdicts)
+        return [verdict.result() for verdict in verdicts]
 
     def tally(self) -> Tally:
-        results = self.results
         with self._lock:
+            results = [verdict.summary for verdict in self._verdicts]
             unrecorded, behind = self._unrecorded, self._behind
         return Tally(
             exchanges=len(results) + unrecorded + behind,
@@ -309,32 +246,17 @@ class ProxySession:
     def _take(self, capture: Capture) -> None:
         with self._lock:
             self._pending_bytes -= capture.kept_bytes
-            number = len(self._results) + 1
-        result = self._judge(number, capture)
+            number = len(self._verdicts) + 1
+        # The proxy learns each credential before the exchange is judged: the console line and the
+        # files are redacted with it too.
+        self.redactor.add(*capture.credentials(self.public_headers))
+        verdict = self._judge_process.call(number, capture)
         with self._lock:
-            self._results.append(result)
-        self._append_line(result)
+            self._verdicts.append(verdict)
+        self._note_request(verdict.model, verdict.max_tokens)
+        self._append_line(verdict.line)
         if self.reporter is not None:
-            self.reporter.case_done(result)
-
-    def _judge(self, number: int, capture: Capture) -> CaseResult:
-        """The redacted result of one exchange, whatever it holds.
-
-        Only what the reports will keep is kept: bounded bodies and events, within one budget for the
-        session. The judging process gets the credentials learnt so far with the capture, and gives the
-        budget back spent.
-        """
-        redactor = self.redactor
-        redactor.add(*capture.credentials(self.public_headers))
-        try:
-            judged = self._judge_process.call(
-                judge_capture, number, capture, self.limits, redactor, self._budget, self.profile
-            )
-        except Exception as exc:  # RecursionError, a judging process killed...: this exchange is an error
-            return self._budget.result(judge_failed(number, raw_exchange(capture, redactor), exc))
-        self._budget = judged.budget
-        self._note_request(judged.model, judged.max_tokens)
-        return judged.result
+            self.reporter.case_done(verdict.summary)
 
     def _note_request(self, model: str | None, max_tokens: int | None) -> None:
         if model is not None and model not in self._models and len(self._models) < MAX_MODELS:
@@ -342,35 +264,11 @@ class ProxySession:
         if max_tokens is not None and 0 < max_tokens < 10**9:
             self._planned_output_tokens += max_tokens
 
-    def _append_line(self, result: CaseResult) -> None:
+    def _append_line(self, line: str) -> None:
         if self._lines is None:
             return
-        self._lines.write(result_line(result, self.redactor) + "\n")
+        self._lines.write(line + "\n")
         self._lines.flush()
-
-
-def result_line(result: CaseResult, redactor: Redactor) -> str:
-    """One results.jsonl line: the verdict on an exchange, redacted and bounded (strict JSON, ASCII, no bodies)."""
-    exchange = result.exchanges[0] if result.exchanges else None
-    response = exchange.response if exchange else None
-    visible = next((f.message for f in result.findings if f.check == CLIENT_VISIBLE_CHECK), None)
-    line = {
-        "id": result.id,
-        "outcome": result.outcome.value,
-        "title": clip(result.title, LINE_TEXT_CHARS),
-        "status": response.status if response else None,
-        "client_visible": clip(visible, LINE_TEXT_CHARS) if visible else None,
-        "reason": clip(result.reason, LINE_TEXT_CHARS),
-        "duration": round(result.duration, 4),
-        "input_tokens": result.input_tokens,
-        "output_tokens": result.output_tokens,
-        "findings": [
-            {"check": f.check, "severity": f.severity.value, "message": clip(f.message, LINE_TEXT_CHARS)}
-            for f in result.findings[:LINE_FINDINGS]
-        ],
-        "findings_total": len(result.findings),
-    }
-    return json.dumps(strict_json(line, redactor), allow_nan=False)
 
 
 def _has(result: CaseResult, check: str) -> bool:

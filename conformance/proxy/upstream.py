@@ -224,6 +224,8 @@ class Upstream:
         await self._drain(connection)
 
     async def _drain(self, connection: _Connection) -> None:
+        if not connection.writer.transport.get_write_buffer_size():
+            return  # all written already: nothing to wait for
         try:
             await _bounded(connection.writer.drain(), self.max_silence)
         except asyncio.TimeoutError:
