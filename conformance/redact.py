@@ -91,6 +91,12 @@ class Redactor:
                 value = value.replace(secret, REDACTED)
         return value
 
+    def _holds_secret(self, data: str) -> bool:
+        """Whether JSON text may hold a secret: it holds one as is, or has an escape (a secret can be
+        spelt with escapes, which only its parsed strings show). Without either, no string parsed from
+        it can hold one: each is a piece of the text as it stands."""
+        return bool(self.secrets) and ("\\" in data or any(secret in data for secret in self.secrets))
+
     def optional(self, value: str | None) -> str | None:
         return None if value is None else self.text(value)
 
@@ -137,8 +143,9 @@ class Redactor:
             for event in response.events or []:
                 event.event = self.optional(event.event)
                 event.id = self.optional(event.id)
-                event.data = self.text(event.data)
-                event.json = self.json(event.json)
+                if self._holds_secret(event.data):
+                    event.data = self.text(event.data)
+                    event.json = self.json(event.json)
             response.truncated = self.optional(response.truncated)
         exchange.error = self.optional(exchange.error)
         return exchange

@@ -167,3 +167,21 @@ def test_the_pytest_plugin_keeps_header_values_secret(pytester: pytest.Pytester)
     result.assert_outcomes(failed=1)
     assert "expected the text 'STREAMED', got 'key=[REDACTED]'" in result.stdout.str()
     assert tenant not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_secret_spelt_with_json_escapes_in_an_event_is_redacted_from_its_parse() -> None:
+    """Events are redacted by their parse only where the text could hide a secret: it holds one, or an
+    escape that may spell one. An escaped key is found; an event that can hold none is left as it came."""
+    from conformance.model import Exchange, Request, Response, SSEEvent
+    from conformance.redact import Redactor
+
+    key = "test-key-" + secrets.token_hex(16)
+    escaped = "\\u0074" + key[1:]  # the key's first letter as a JSON escape: not in the text as it stands
+    texts = [f'{{"text": "{escaped}"}}', json.dumps({"text": key}), json.dumps({"text": "plain"})]
+    events = [SSEEvent(event="delta", data=text, json=json.loads(text)) for text in texts]
+    clean = events[2].json
+    exchange = Exchange(Request(method="POST", url="http://x/v1/messages", headers={}))
+    exchange.response = Response(status=200, headers={}, events=events)
+    Redactor([key]).exchange(exchange)
+    assert [event.json["text"] for event in events] == [REDACTED, REDACTED, "plain"]
+    assert key not in events[1].data and events[2].json is clean

@@ -2,9 +2,10 @@
 
 A request goes out as the client sent it (its headers in order, a Host for the upstream, its body
 bytes as they arrive); the answer comes back as the upstream sent it: status, raw headers in order,
-and the body chunk by chunk, with the transfer coding (chunked) removed and any content coding
-(gzip...) kept. Messages are parsed by httptools (C). Connections are kept alive and reused, one
-request at a time each; an idle one the upstream has closed is never reused.
+and the body as it arrives (what each read brought, in one piece), with the transfer coding
+(chunked) removed and any content coding (gzip...) kept. Messages are parsed by httptools (C).
+Connections are kept alive and reused, one request at a time each; an idle one the upstream has
+closed is never reused.
 
 Every wait is bounded: `connect_timeout` for the connection, `max_silence` between two reads or
 for one write. Whatever goes wrong is an UpstreamError saying what, in one line.
@@ -106,9 +107,9 @@ class UpstreamResponse:
             return
         while True:
             if connection.chunks:
+                # What one read brought comes as one piece: one write to the client, however many chunks it framed.
                 chunks, connection.chunks = connection.chunks, []
-                for chunk in chunks:
-                    yield chunk
+                yield chunks[0] if len(chunks) == 1 else b"".join(chunks)
             if connection.complete:
                 self._release(reuse=connection.keep_alive)
                 return
