@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from conformance.bounded_json import parse_json_payload
 from conformance.decoding import ACCEPT_ENCODING, BodyDecoder
@@ -138,6 +139,30 @@ class _Progress:
         return self.recorder.response if self.recorder is not None else None
 
 
+class _FirstUseTransport:
+    """httpx's default transport (TLS verified against its CA bundle), made when it is first used."""
+
+    def __init__(self) -> None:
+        self._transport: Any = None
+
+    async def handle_async_request(self, request: Any) -> Any:
+        if self._transport is None:
+            import httpx
+
+            self._transport = httpx.AsyncHTTPTransport()
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
+
+    async def __aenter__(self) -> _FirstUseTransport:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
 class Transport:
     """An httpx client that turns requests into recorded, bounded, redacted exchanges."""
 
@@ -152,6 +177,9 @@ class Transport:
             follow_redirects=False,
             trust_env=False,
             headers={"accept-encoding": ACCEPT_ENCODING},
+            # Plain http needs no TLS context: loading the CA bundle (about 80 ms) is left to the first https request.
+            transport=_FirstUseTransport(),
+            mounts={"http://": httpx.AsyncHTTPTransport(verify=False)},
         )
 
     async def __aenter__(self) -> Transport:

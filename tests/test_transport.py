@@ -389,3 +389,34 @@ def test_a_body_cut_by_the_timeout_could_not_be_judged() -> None:
         "the HTTP 200 body was cut at 20 bytes (the response did not end within 0.5 s), "
         "so it could not be judged as JSON"
     )
+
+
+def test_an_https_target_is_verified_though_plain_http_loads_no_certificates(tmp_path) -> None:
+    """The TLS context is made on the first https request, and verifies: a self-signed certificate fails
+    the exchange in words, as it would with a context made up front."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    make = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+    subprocess.run([*make, "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(head(200, "application/json") + b"{}")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> object:
+        server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=context)
+        port = server.sockets[0].getsockname()[1]
+        async with server, Transport(limits=Limits(timeout=5, max_silence=2)) as transport:
+            return await transport.send(Request(method="POST", url=f"https://127.0.0.1:{port}/v1/messages", body={}))
+
+    exchange = asyncio.run(main())
+    assert exchange.response is None
+    assert "CERTIFICATE_VERIFY_FAILED" in (exchange.error or ""), exchange.error
