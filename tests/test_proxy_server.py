@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 import pytest
 
 from conformance.proxy import ProxyServer, ProxySession
-from conformance.proxy.server import MAX_HEAD_BYTES
+from conformance.proxy.listener import MAX_HEAD_BYTES
 from conformance.reference import ReferenceServer
 
 KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository

@@ -1,5 +1,5 @@
-"""The relay: an ASGI app that forwards every request to the upstream unchanged and streams the
-answer back chunk by chunk as it arrives, while a Capture keeps a bounded copy of both.
+"""The relay: the handler that forwards every request to the upstream unchanged and streams the
+answer back as it arrives, while a Capture keeps a bounded copy of both.
 
 Nothing is decoded, re-encoded or re-framed on the way: the body goes upstream as the client sent
 it, the response bytes come back as the upstream sent them (compressed ones included), and every
@@ -9,15 +9,12 @@ relay's own is a 502 with an Anthropic error body when the upstream cannot be re
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
 
-from starlette.types import Message, Receive, Scope, Send
-
 from conformance.proxy.defaults import PROXY_MAX_SILENCE
+from conformance.proxy.listener import IncomingRequest, Responder
 from conformance.proxy.recording import Capture
 from conformance.proxy.upstream import Upstream, UpstreamError, UpstreamResponse
 
@@ -71,47 +68,22 @@ class Relay:
         self.max_recorded_bytes = max_recorded_bytes
         self._client = Upstream(self.upstream, connect_timeout=connect_timeout, max_silence=max_silence)
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        """The server's start and stop: the upstream connections are closed on the way out."""
-        while True:
-            message: Message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self._client.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    async def aclose(self) -> None:
+        """Close the upstream connections kept alive."""
+        await self._client.aclose()
 
-    @staticmethod
-    def target(scope: Scope) -> str:
-        """The request's path and query, as the client sent them."""
-        path = scope.get("raw_path") or scope["path"].encode()
-        query = scope.get("query_string") or b""
-        return path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return  # websockets are not part of the Messages API
+    async def __call__(self, request: IncomingRequest, responder: Responder) -> None:
         started = time.monotonic()
-        headers = [(bytes(name), bytes(value)) for name, value in scope["headers"]]
-        target = self.target(scope)
         capture = Capture(
-            method=scope["method"],
-            url=self.upstream + target,
-            request_headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers],
+            method=request.method,
+            url=self.upstream + request.target,
+            request_headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in request.headers],
             limit=self.max_recorded_bytes,
         )
-        forwarded = [(n, v) for n, v in end_to_end(headers) if n.lower() != b"host"]
-        has_body = any(n.lower() in (b"content-length", b"transfer-encoding") for n, _ in headers)
-        body_done = asyncio.Event()
-        body = _request_body(receive, capture, body_done) if has_body else None
-        if not has_body:
-            body_done.set()
+        forwarded = [(n, v) for n, v in end_to_end(request.headers) if n != b"host"]
+        body = _request_body(request, capture) if request.has_body else None
         try:
-            await self._relay(scope["method"], target, forwarded, body, receive, send, capture, body_done, started)
+            await self._relay(request, forwarded, body, responder, capture, started)
         finally:
             capture.elapsed = time.monotonic() - started
             if self.sink is not None:
@@ -119,79 +91,52 @@ class Relay:
 
     async def _relay(
         self,
-        method: str,
-        target: str,
+        request: IncomingRequest,
         headers: list[tuple[bytes, bytes]],
         body: AsyncIterator[bytes] | None,
-        receive: Receive,
-        send: Send,
+        responder: Responder,
         capture: Capture,
-        body_done: asyncio.Event,
         started: float,
     ) -> None:
         try:
-            upstream: UpstreamResponse = await self._client.send(method, target, headers, body)
+            upstream: UpstreamResponse = await self._client.send(request.method, request.target, headers, body)
         except UpstreamError as exc:
             capture.error = f"the upstream could not be reached: {exc}"
-            await _unreachable(send, capture.error)
+            _unreachable(responder, capture.error)
             return
-        # Watched for from the answer's second chunk on: an answer that comes in one needs no watch (nor its task).
-        disconnected: asyncio.Future[None] | None = None
-        first = True
         try:
             capture.status = upstream.status
             capture.response_headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in upstream.headers]
-            answer_headers = end_to_end(upstream.headers)
-            await send({"type": "http.response.start", "status": upstream.status, "headers": answer_headers})
+            responder.start(upstream.status, end_to_end(upstream.headers))
+            if not (upstream.ready or upstream.sized):
+                # A stream's head goes out at once; an answer of stated length goes out with its first bytes.
+                responder.flush()
             async for chunk in upstream.body():
                 capture.take(chunk, time.monotonic() - started)
-                if first:
-                    first = False
-                elif disconnected is None:
-                    disconnected = asyncio.ensure_future(_disconnect(receive, body_done))
-                elif disconnected.done():
+                if responder.gone:
                     capture.truncated = "the client disconnected before the response ended"
                     capture.client_left = True
                     return
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await responder.write(chunk)
+            responder.end()
         except UpstreamError as exc:
             # Headers are out: the client sees the connection end early, as the upstream ended it.
             capture.truncated = f"the upstream connection broke while relaying: {exc}"
         finally:
-            if disconnected is not None:
-                disconnected.cancel()
             await upstream.aclose()
 
 
-async def _request_body(receive: Receive, capture: Capture, done: asyncio.Event) -> AsyncIterator[bytes]:
+async def _request_body(request: IncomingRequest, capture: Capture) -> AsyncIterator[bytes]:
     """The client's body, passed upstream chunk by chunk as it arrives (a copy kept in the capture)."""
-    try:
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away mid-body
-            chunk = message.get("body", b"")
-            capture.take_request(chunk)
-            if chunk:
-                yield chunk
-            if not message.get("more_body", False):
-                return
-    finally:
-        done.set()
+    async for chunk in request.body():
+        capture.take_request(chunk)
+        yield chunk
 
 
-async def _disconnect(receive: Receive, body_done: asyncio.Event) -> None:
-    """Returns when the client disconnects (only listened for once its body has been read)."""
-    await body_done.wait()
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _unreachable(send: Send, reason: str) -> None:
+def _unreachable(responder: Responder, reason: str) -> None:
     error = {"type": "api_error", "message": f"conformance proxy: {reason}"}
     content = json.dumps({"type": "error", "error": error, "request_id": None}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
-    with contextlib.suppress(OSError):
-        await send({"type": "http.response.start", "status": UNREACHABLE_STATUS, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+    responder.start(UNREACHABLE_STATUS, headers)
+    responder.write_now(content)
+    responder.end()

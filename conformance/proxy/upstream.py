@@ -97,6 +97,17 @@ class UpstreamResponse:
         self._connection: _Connection | None = connection
         self._head_only = head_only
 
+    @property
+    def sized(self) -> bool:
+        """The answer states its length."""
+        return any(name.lower() == b"content-length" for name, _ in self.headers)
+
+    @property
+    def ready(self) -> bool:
+        """Some of the body (or its end) is in hand: `body()` yields before it waits for the upstream."""
+        connection = self._connection
+        return connection is None or self._head_only or bool(connection.chunks) or connection.complete
+
     async def body(self) -> AsyncIterator[bytes]:
         """The body's chunks as they arrive (none for an answer to HEAD, or one that has no body)."""
         connection = self._connection
@@ -213,15 +224,16 @@ class Upstream:
         lines += [name + b": " + value for name, value in headers]
         if chunked:
             lines.append(b"transfer-encoding: chunked")
-        connection.writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
+        # The head goes out with the body's first chunk (for most requests, the whole body): one write, not two.
+        head = b"\r\n".join(lines) + b"\r\n\r\n"
         if body is not None:
             async for chunk in body:
                 if not chunk:
                     continue  # in chunked framing, an empty chunk would end the body
-                connection.writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                connection.writer.write(head + (b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk))
+                head = b""
                 await self._drain(connection)
-            if chunked:
-                connection.writer.write(b"0\r\n\r\n")
+        connection.writer.write(head + (b"0\r\n\r\n" if chunked else b""))
         await self._drain(connection)
 
     async def _drain(self, connection: _Connection) -> None:
