@@ -3,9 +3,10 @@
 A request goes out as the client sent it (its headers in order, a Host for the upstream, its body
 bytes as they arrive); the answer comes back as the upstream sent it: status, raw headers in order,
 and the body as it arrives (what each read brought, in one piece), with the transfer coding
-(chunked) removed and any content coding (gzip...) kept. Messages are parsed by httptools (C).
-Connections are kept alive and reused, one request at a time each; an idle one the upstream has
-closed is never reused.
+(chunked) removed and any content coding (gzip...) kept. Each connection is an asyncio protocol
+whose bytes go straight into httptools (C): no stream reader, no task per read. Connections are
+kept alive and reused, one request at a time each; an idle one the upstream has closed is never
+reused.
 
 Every wait is bounded: `connect_timeout` for the connection, `max_silence` between two reads or
 for one write. Whatever goes wrong is an UpstreamError saying what, in one line.
@@ -15,32 +16,40 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Awaitable
-from typing import TypeVar
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import httptools
 
 # Connections kept open for reuse, at most (more are closed once their answer is read).
 MAX_IDLE = 64
-READ_SIZE = 64 * 1024
+# Answer bytes read ahead of the relay (a client slower than the upstream) before reading pauses.
+READ_AHEAD = 256 * 1024
 _SCHEMES = {"http": 80, "https": 443}
-# asyncio.timeout (3.11+) bounds a wait without the task asyncio.wait_for makes for each one.
-_TIMEOUT = getattr(asyncio, "timeout", None)
-T = TypeVar("T")
 
 
 class UpstreamError(Exception):
     """The upstream could not be reached, did not answer in time, or broke the connection."""
 
 
-class _Connection:
-    """One connection to the upstream, and the parser of the answer being read on it."""
+class _Connection(asyncio.Protocol):
+    """One connection to the upstream, and the parser of the answer being read on it.
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
+    The protocol's callbacks only record what came and wake the one waiting for it (`wait`).
+    """
+
+    def __init__(self, max_silence: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.max_silence = max_silence
+        self.transport: asyncio.Transport | None = None
         self.spoiled = False  # bytes came after an answer's end: the connection is not reused
+        self.at_eof = False  # the upstream closed its side, or the connection is gone
+        self.error: UpstreamError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._since = 0.0  # the start of the current wait, or the last bytes during it
+        self._watch: asyncio.TimerHandle | None = None
+        self._paused = False
+        self._write_paused = False
         self.next_answer()
 
     def next_answer(self) -> None:
@@ -49,9 +58,49 @@ class _Connection:
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] = []
+        self.buffered = 0
         self.headers_done = False
         self.complete = False
         self.keep_alive = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.complete = True  # a protocol switch: what follows is not HTTP, and is not relayed
+        except httptools.HttpParserError as exc:
+            if self.complete and self.status >= 200:  # past the answer's end: it stands, not the connection
+                self.spoiled = True
+            elif self.error is None:
+                self.error = UpstreamError(f"the upstream's answer is not valid HTTP/1.1: {exc}")
+        if self.buffered > READ_AHEAD and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.at_eof = True
+        self._wake()
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.at_eof = True
+        if exc is not None and self.error is None and not self.complete:
+            self.error = UpstreamError(f"the connection to the upstream broke: {_reason(exc)}")
+        self._write_paused = False
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake()
 
     # httptools callbacks. A message after a final answer (status 200 or more) on the same bytes is the upstream's
     # error: it is ignored, and the connection is not reused.
@@ -73,18 +122,76 @@ class _Connection:
     def on_body(self, body: bytes) -> None:
         if not self.spoiled:
             self.chunks.append(body)
+            self.buffered += len(body)
 
     def on_message_complete(self) -> None:
         if not self.spoiled:
             self.complete = True
             self.keep_alive = self.parser.should_keep_alive()  # read here: httptools forgets it afterwards
 
+    # Used by the client
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        """Until the upstream has taken what was written (within `max_silence`)."""
+        while self._write_paused and not self.at_eof:
+            await self.wait("the upstream took no data for {:g} s")
+        if self.error is not None:
+            raise self.error
+
+    def take_chunks(self) -> list[bytes]:
+        """The body bytes read so far, taken (reading resumes if it had paused)."""
+        chunks, self.chunks, self.buffered = self.chunks, [], 0
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        return chunks
+
+    async def wait(self, silence: str = "the upstream sent nothing for {:g} s") -> None:
+        """Until the upstream sends something, ends, or can take more; UpstreamError(`silence`) after
+        `max_silence` seconds of nothing."""
+        self._since = self.loop.time()
+        self._waiter = waiter = self.loop.create_future()
+        if self._watch is None:
+            self._watch = self.loop.call_at(self._since + self.max_silence, self._check_silence)
+        try:
+            await waiter
+        except asyncio.TimeoutError:
+            raise UpstreamError(silence.format(self.max_silence)) from None
+        finally:
+            self._waiter = None
+
     def usable(self) -> bool:
         """Idle and still open: the upstream has not closed it, and nothing unasked for came on it."""
-        return not self.spoiled and not self.writer.is_closing() and not self.reader.at_eof()
+        return not (self.spoiled or self.at_eof or self.transport is None or self.transport.is_closing())
 
     def close(self) -> None:
-        self.writer.close()
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        if self.transport is not None:
+            self.transport.close()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._since = self.loop.time()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _check_silence(self) -> None:
+        # One timer per connection, pushed back rather than made anew for every wait.
+        self._watch = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        deadline = self._since + self.max_silence
+        if self.loop.time() >= deadline:
+            waiter.set_exception(asyncio.TimeoutError())
+        else:
+            self._watch = self.loop.call_at(deadline, self._check_silence)
 
 
 class UpstreamResponse:
@@ -119,18 +226,19 @@ class UpstreamResponse:
         while True:
             if connection.chunks:
                 # What one read brought comes as one piece: one write to the client, however many chunks it framed.
-                chunks, connection.chunks = connection.chunks, []
+                chunks = connection.take_chunks()
                 yield chunks[0] if len(chunks) == 1 else b"".join(chunks)
             if connection.complete:
                 self._release(reuse=connection.keep_alive)
                 return
-            data = await self._upstream.read(connection)
-            if not data:
+            if connection.error is not None:
+                raise connection.error
+            if connection.at_eof:
                 if not _framed(connection.headers):
                     self._release(reuse=False)  # an answer delimited by the end of the connection
                     return
                 raise UpstreamError("the upstream closed the connection before the answer ended")
-            _feed(connection, data)
+            await connection.wait()
 
     async def aclose(self) -> None:
         """Done with the answer: a connection whose answer was not read to its end is closed."""
@@ -175,10 +283,11 @@ class Upstream:
             await self._send_request(connection, method, target, headers, body)
             while True:  # an interim answer (100 Continue, 103 Early Hints) is not the answer
                 while not connection.headers_done:
-                    data = await self.read(connection)
-                    if not data:
+                    if connection.error is not None:
+                        raise connection.error
+                    if connection.at_eof:
                         raise UpstreamError("the upstream closed the connection without answering")
-                    _feed(connection, data)
+                    await connection.wait()
                 if connection.status >= 200 or connection.status == 101:
                     return UpstreamResponse(self, connection, head_only=method.upper() == "HEAD")
                 connection.headers_done = False
@@ -198,18 +307,21 @@ class Upstream:
                 connection.next_answer()
                 return connection
             connection.close()
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await _bounded(
-                asyncio.open_connection(
-                    self.host, self.port, ssl=self.tls, server_hostname=self.host if self.tls else None, limit=READ_SIZE
-                ),
-                self.connect_timeout,
+            connecting = loop.create_connection(
+                lambda: _Connection(self.max_silence),
+                self.host,
+                self.port,
+                ssl=self.tls,
+                server_hostname=self.host if self.tls else None,
             )
+            _, connection = await asyncio.wait_for(connecting, self.connect_timeout)
         except asyncio.TimeoutError:
             raise UpstreamError(f"no connection to {self.host}:{self.port} within {self.connect_timeout:g} s") from None
         except (OSError, ssl.SSLError) as exc:
             raise UpstreamError(f"cannot connect to {self.host}:{self.port}: {_reason(exc)}") from None
-        return _Connection(reader, writer)
+        return connection
 
     async def _send_request(
         self,
@@ -230,30 +342,11 @@ class Upstream:
             async for chunk in body:
                 if not chunk:
                     continue  # in chunked framing, an empty chunk would end the body
-                connection.writer.write(head + (b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk))
+                connection.write(head + (b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk))
                 head = b""
-                await self._drain(connection)
-        connection.writer.write(head + (b"0\r\n\r\n" if chunked else b""))
-        await self._drain(connection)
-
-    async def _drain(self, connection: _Connection) -> None:
-        if not connection.writer.transport.get_write_buffer_size():
-            return  # all written already: nothing to wait for
-        try:
-            await _bounded(connection.writer.drain(), self.max_silence)
-        except asyncio.TimeoutError:
-            raise UpstreamError(f"the upstream took no data for {self.max_silence:g} s") from None
-        except (OSError, ssl.SSLError) as exc:
-            raise UpstreamError(f"the connection to the upstream broke: {_reason(exc)}") from None
-
-    async def read(self, connection: _Connection) -> bytes:
-        """What the upstream sent next on `connection` (b"" at its end), within `max_silence`."""
-        try:
-            return await _bounded(connection.reader.read(READ_SIZE), self.max_silence)
-        except asyncio.TimeoutError:
-            raise UpstreamError(f"the upstream sent nothing for {self.max_silence:g} s") from None
-        except (OSError, ssl.SSLError) as exc:
-            raise UpstreamError(f"the connection to the upstream broke: {_reason(exc)}") from None
+                await connection.drain()
+        connection.write(head + (b"0\r\n\r\n" if chunked else b""))
+        await connection.drain()
 
     def release(self, connection: _Connection, reuse: bool) -> None:
         """Done with `connection`: kept for the next request when `reuse` and it is still open, else closed."""
@@ -261,26 +354,6 @@ class Upstream:
             self._idle.append(connection)
         else:
             connection.close()
-
-
-async def _bounded(awaitable: Awaitable[T], seconds: float) -> T:
-    """`awaitable`'s result, or asyncio.TimeoutError after `seconds`."""
-    if _TIMEOUT is None:
-        return await asyncio.wait_for(awaitable, seconds)
-    async with _TIMEOUT(seconds):
-        return await awaitable
-
-
-def _feed(connection: _Connection, data: bytes) -> None:
-    try:
-        connection.parser.feed_data(data)
-    except httptools.HttpParserUpgrade:
-        connection.complete = True  # a protocol switch: what follows is not HTTP, and is not relayed
-    except httptools.HttpParserError as exc:
-        if connection.complete and connection.status >= 200:  # past the answer's end: it stands, not the connection
-            connection.spoiled = True
-            return
-        raise UpstreamError(f"the upstream's answer is not valid HTTP/1.1: {exc}") from None
 
 
 def _framed(headers: list[tuple[bytes, bytes]]) -> bool:
