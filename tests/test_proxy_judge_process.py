@@ -175,3 +175,27 @@ def test_ctrl_c_reaches_the_proxy_not_its_judging_process(tmp_path: Path) -> Non
     os.kill(pid_judging(marks, "proxy.0001"), signal.SIGINT)
     report, _ = proxy.close()
     assert [judged(result) for result in report.results] == [True]
+
+
+def test_the_spool_is_read_to_its_last_whole_record_and_removed_once_the_reports_are_written(tmp_path: Path) -> None:
+    """A verdict the judging process was writing when it died is not half-read: reading stops where the
+    last whole one ends. On stop the reports hold every verdict and the spool is gone."""
+    import pickle
+
+    from conformance.proxy.defaults import SPOOL_FILE
+    from conformance.proxy.judge_process import read_spool
+
+    spool = tmp_path / "spool"
+    first, second = pickle.dumps(("one", 1)), pickle.dumps(("two", 2))
+    spool.write_bytes(first + second + pickle.dumps(("three", 3))[:-4])
+    assert read_spool(spool) == ([("one", 1), ("two", 2)], len(first) + len(second))
+    assert read_spool(spool, start=len(first)) == ([("two", 2)], len(first) + len(second))
+    assert read_spool(tmp_path / "gone") == ([], 0)
+
+    proxy, _ = session(tmp_path)
+    for _ in range(2):
+        proxy.submit(capture())
+    report, paths = proxy.close()
+    assert [judged(result) for result in report.results] == [True, True]
+    assert len(paths["results"].read_text().splitlines()) == 2
+    assert not (tmp_path / "out" / SPOOL_FILE).exists()

@@ -147,9 +147,12 @@ def handle(args: argparse.Namespace) -> int:
         max_exchanges=args.max_exchanges,
         flush_every=args.flush_every,
         public_headers=frozenset(args.public_header),
+        console=True,
+        verbose=args.verbose,
     )
-    # The console learns each credential as the session does: it prints nothing unredacted.
-    session.reporter = reporter = ConsoleReporter(verbose=args.verbose, titles=True, redactor=session.redactor)
+    # Each exchange's line is printed by the judge; this reporter prints the summary on stop, with every
+    # credential the session learnt: it prints nothing unredacted.
+    reporter = ConsoleReporter(verbose=args.verbose, titles=True, redactor=session.redactor)
     host, port = args.listen
     server = ProxyServer(args.upstream, session, host=host, port=port, header_timeout=args.header_timeout)
     try:

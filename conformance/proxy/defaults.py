@@ -7,3 +7,5 @@ PROXY_MAX_SILENCE = 600.0
 DEFAULT_HEADER_TIMEOUT = 30.0
 DEFAULT_MAX_EXCHANGES = 2000
 RESULTS_FILE = "results.jsonl"
+# Every judged exchange, whole, while the proxy runs (removed once the reports are written on stop).
+SPOOL_FILE = ".judged.spool"

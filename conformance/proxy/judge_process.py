@@ -2,33 +2,43 @@
 interpreter lock one holds.
 
 The child keeps the session's judging state (limits, provider profile, the credentials learnt so
-far, the evidence budget), so an exchange crosses the pipe once each way: the capture, pickled, goes
-in; a Verdict comes back. The Verdict carries the bounded result twice: a summary without bodies,
-for the console and the tally, and the whole result still pickled, which the proxy unpickles only
-when it writes the reports. What the proxy's process does for an exchange is thereby a few copies
-of bytes, whatever the exchange holds.
+far, the evidence budget) and writes what each verdict gives as it is made: the whole result to a
+spool file (read back when the reports are written), its line to results.jsonl, its line on the
+console. Captures cross the pipe in batches (those that came meanwhile, in one message), and a
+batch is answered by one small acknowledgement: what the proxy's process does for an exchange is
+thereby a copy of bytes, whatever the exchange holds, and its interpreter stays the relay's.
 
 The child runs at a lower priority (NICENESS): on a machine whose cores are all busy, relaying
 comes first and judging catches up once they are not; the session bounds how far it may fall behind.
 
 Whatever fails in the child fails one exchange: the judge raising makes that exchange an `error` in
-the child itself, and a child that dies (killed, out of memory) fails the exchange it held in the
-proxy. A dead child is replaced once, with the state the proxy last heard of; when the replacement
-dies too, the exchanges are judged in the proxy's own process from then on, as stderr says once.
+the child itself, and a child that dies (killed, out of memory) fails the exchange it held (the
+spool tells which: the ones before it are there). A dead child is replaced once, with the state the
+proxy last heard of; when the replacement dies too, the exchanges are judged in the proxy's own
+process from then on, as stderr says once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import multiprocessing
 import os
 import pickle
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
-from conformance.proxy.judging import ignore_interrupts, judge_capture, judge_failed, result_line
+from conformance.proxy.judging import (
+    CLIENT_VISIBLE_CHECK,
+    JUDGE_CHECK,
+    ignore_interrupts,
+    judge_capture,
+    judge_failed,
+    result_line,
+)
 from conformance.proxy.recording import raw_exchange
 from conformance.redact import Redactor
 from conformance.report.evidence import EvidenceBudget
@@ -50,17 +60,96 @@ class JudgeProcessDied(Exception):
 
 @dataclass
 class Verdict:
-    """One judged exchange, as the proxy keeps it."""
+    """One judged exchange: its bounded, redacted result and what the session notes of it."""
 
-    summary: CaseResult  # the bounded result without its exchanges (those that failed to reach the upstream kept)
+    result: CaseResult
     line: str  # its results.jsonl line
-    blob: bytes  # the whole bounded result, pickled
     model: str | None
     max_tokens: int | None
     budget_left: int  # the session's evidence budget after this exchange
 
-    def result(self) -> CaseResult:
-        return pickle.loads(self.blob)
+
+@dataclass(frozen=True)
+class Note:
+    """What the proxy's process keeps of a verdict while traffic flows: its tally and the report's target."""
+
+    model: str | None
+    max_tokens: int | None
+    client_visible: bool
+    not_judged: bool
+
+    @classmethod
+    def of(cls, result: CaseResult, model: str | None = None, max_tokens: int | None = None) -> Note:
+        checks = {finding.check for finding in result.findings}
+        return cls(model, max_tokens, CLIENT_VISIBLE_CHECK in checks, JUDGE_CHECK in checks)
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A batch judged: a note for each of its exchanges, in order, and where the spool and budget stand."""
+
+    notes: list[Note]
+    spool_size: int
+    budget_left: int
+
+
+@dataclass(frozen=True)
+class SessionFiles:
+    """Where verdicts go: the spool, results.jsonl, and whether (and how) the console shows them."""
+
+    spool: Path
+    lines: Path
+    console: bool = False
+    verbose: bool = False
+
+
+class Outputs:
+    """Writes each verdict where it goes, as it is made (`done`: how many the session has shown already)."""
+
+    def __init__(self, files: SessionFiles, redactor: Redactor, done: int) -> None:
+        from conformance.report.console import ConsoleReporter
+
+        self.spool: BinaryIO = files.spool.open("ab")
+        self.lines = files.lines.open("a", encoding="utf-8")
+        self.reporter = None
+        if files.console:
+            self.reporter = ConsoleReporter(verbose=files.verbose, titles=True, redactor=redactor)
+            self.reporter.count_from(done)
+
+    def record(self, verdict: Verdict) -> Note:
+        pickle.dump((verdict.result, verdict.budget_left), self.spool, pickle.HIGHEST_PROTOCOL)
+        self.spool.flush()  # whole on disk before the next one is judged: a child that dies loses none
+        self.lines.write(verdict.line + "\n")
+        self.lines.flush()
+        if self.reporter is not None:
+            self.reporter.case_done(verdict.result)
+        return Note.of(verdict.result, verdict.model, verdict.max_tokens)
+
+    def size(self) -> int:
+        return self.spool.tell()
+
+    def close(self) -> None:
+        self.spool.close()
+        self.lines.close()
+
+
+def read_spool(path: Path, start: int = 0, end: int | None = None) -> tuple[list[tuple[CaseResult, int]], int]:
+    """The (result, budget left) records of the spool between `start` and `end` (its end when None), and
+    where the last whole one ends: a record cut short (its writer died) is not one."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(start)
+            data = handle.read() if end is None else handle.read(end - start)
+    except FileNotFoundError:  # removed from under the session: nothing left to read
+        return [], start
+    records, stream, whole = [], io.BytesIO(data), 0
+    while whole < len(data):
+        try:
+            records.append(pickle.load(stream))
+        except (EOFError, pickle.UnpicklingError, ValueError, AttributeError, IndexError):
+            break
+        whole = stream.tell()
+    return records, start + whole
 
 
 class Judging:
@@ -94,27 +183,29 @@ class Judging:
         return self._verdict(self.budget.result(judge_failed(number, raw_exchange(capture, self.redactor), error)))
 
     def _verdict(self, result: CaseResult, model: str | None = None, max_tokens: int | None = None) -> Verdict:
-        blob = pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
-        kept = [exchange for exchange in result.exchanges if exchange.error]
-        summary = replace(result, exchanges=kept)
-        return Verdict(summary, result_line(result, self.redactor), blob, model, max_tokens, self.budget.left)
+        return Verdict(result, result_line(result, self.redactor), model, max_tokens, self.budget.left)
 
 
 class JudgeProcess:
-    """`call(number, capture)` judges in the child; the caller's thread waits for it holding nothing.
+    """`judge_all(first, captures)` judges in the child; the caller's thread waits for it holding nothing.
 
     `redactor` is the proxy's: the child starts with the credentials it holds and learns each
-    capture's as the proxy does.
+    capture's as the proxy does. `files` say where verdicts go.
     """
 
-    def __init__(self, limits: Limits, profile: ProviderProfile | None, redactor: Redactor) -> None:
+    def __init__(
+        self, limits: Limits, profile: ProviderProfile | None, redactor: Redactor, files: SessionFiles
+    ) -> None:
         self.limits = limits
         self.profile = profile
         self.redactor = redactor
+        self.files = files
+        self.spool_size = 0  # where the last acknowledged verdict ends in the spool
+        self.recorded = 0  # verdicts written so far
         self._budget_left = EvidenceBudget().left
         self._process: multiprocessing.process.BaseProcess | None = None
         self._connection: Connection | None = None
-        self._in_process: Judging | None = None
+        self._in_process: tuple[Judging, Outputs] | None = None
         self._replacements = 1
 
     def start(self) -> None:
@@ -122,32 +213,52 @@ class JudgeProcess:
         # worker) hold locks mid-flight. It starts importing now, while the proxy starts listening.
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
-        state = (self.limits, self.profile, self.redactor.secrets, self.redactor.public_headers, self._budget_left)
+        state = (self.limits, self.profile, self._judging_state(), self.files, self.recorded)
         process = context.Process(target=_serve, args=(theirs, *state), name="conformance-proxy-judge", daemon=True)
         process.start()
         theirs.close()  # the child's end lives in the child only: its death is an end of file here
         self._process, self._connection = process, ours
 
-    def call(self, number: int, capture: Capture) -> Verdict:
-        """The verdict on one capture; when the child dies holding it, an `error` verdict saying so."""
-        if self._in_process is not None:
-            return self._in_process.judge(number, capture)
-        connection = self._connection
-        assert connection is not None, "call() before start()"
-        try:
-            connection.send_bytes(pickle.dumps((number, capture), pickle.HIGHEST_PROTOCOL))
-            verdict: Verdict = pickle.loads(connection.recv_bytes())
-        except (EOFError, OSError):
-            died = self._died()
-            # Judged here, from what the proxy knows: its credentials, the budget as the child last left it.
-            return Judging(self.limits, self.profile, self.redactor, _budget(self._budget_left)).failed(
-                number, capture, died
-            )
-        self._budget_left = verdict.budget_left
-        return verdict
+    def judge_all(self, first: int, captures: list[Capture]) -> list[Note]:
+        """Judge `captures` (numbered from `first`), in order: a note for each. They cross to the child in one
+        message, answered by one; when the child dies holding one, that one's verdict is an `error` saying
+        so, and the rest go to its replacement."""
+        numbered = list(enumerate(captures, first))
+        notes: list[Note] = []
+        while numbered:
+            if self._in_process is not None:
+                judging, outputs = self._in_process
+                notes += [outputs.record(judging.judge(number, capture)) for number, capture in numbered]
+                self.recorded += len(numbered)
+                self.spool_size, self._budget_left = outputs.size(), judging.budget.left
+                break
+            connection = self._connection
+            assert connection is not None, "judge_all() before start()"
+            try:
+                connection.send_bytes(pickle.dumps(numbered, pickle.HIGHEST_PROTOCOL))
+                ack: Ack = pickle.loads(connection.recv_bytes())
+            except (EOFError, OSError):
+                # What the child finished of the batch is in the spool; the next one is the one it held.
+                records, self.spool_size = read_spool(self.files.spool, self.spool_size)
+                _truncate(self.files.spool, self.spool_size)  # a record it was writing when it died
+                notes += [Note.of(result) for result, _ in records]
+                self.recorded += len(records)
+                if records:
+                    self._budget_left = records[-1][1]
+                numbered = numbered[len(records) :]
+                died = self._died()
+                if numbered:
+                    number, capture = numbered.pop(0)
+                    notes.append(self._record_failure(number, capture, died))
+                continue
+            notes += ack.notes
+            self.recorded += len(ack.notes)
+            self.spool_size, self._budget_left = ack.spool_size, ack.budget_left
+            numbered = []
+        return notes
 
     def close(self) -> None:
-        """Let the child finish the call under way, and stop it."""
+        """Let the child finish the batch under way, and stop it."""
         process, connection = self._process, self._connection
         self._process = self._connection = None
         if connection is not None:
@@ -159,6 +270,24 @@ class JudgeProcess:
             if process.is_alive():
                 process.kill()
                 process.join()
+        if self._in_process is not None:
+            self._in_process[1].close()
+
+    def _judging_state(self) -> tuple[list[str], frozenset[str], int]:
+        return list(self.redactor.secrets), self.redactor.public_headers, self._budget_left
+
+    def _record_failure(self, number: int, capture: Capture, error: BaseException) -> Note:
+        """The verdict on the exchange a dead child held, written here (no child writes meanwhile)."""
+        judging = Judging(self.limits, self.profile, self.redactor, _budget(self._budget_left))
+        outputs = Outputs(self.files, self.redactor, self.recorded)
+        try:
+            note = outputs.record(judging.failed(number, capture, error))
+            self.spool_size = outputs.size()
+        finally:
+            outputs.close()
+        self.recorded += 1
+        self._budget_left = judging.budget.left
+        return note
 
     def _died(self) -> JudgeProcessDied:
         """Says how the child ended; replaces it once, then judges in this process from then on."""
@@ -178,8 +307,14 @@ class JudgeProcess:
                 file=sys.stderr,
             )
             redactor = Redactor(list(self.redactor.secrets), public_headers=self.redactor.public_headers)
-            self._in_process = Judging(self.limits, self.profile, redactor, _budget(self._budget_left))
+            judging = Judging(self.limits, self.profile, redactor, _budget(self._budget_left))
+            self._in_process = (judging, Outputs(self.files, redactor, self.recorded))
         return JudgeProcessDied(f"the judging process ended ({how}) while judging it")
+
+
+def _truncate(path: Path, size: int) -> None:
+    with path.open("r+b") as handle:
+        handle.truncate(size)
 
 
 def _budget(left: int) -> EvidenceBudget:
@@ -192,21 +327,26 @@ def _serve(
     connection: Connection,
     limits: Limits,
     profile: ProviderProfile | None,
-    secrets: list[str],
-    public_headers: frozenset[str],
-    budget_left: int,
+    state: tuple[list[str], frozenset[str], int],
+    files: SessionFiles,
+    done: int,
 ) -> None:
-    """The child: judges each capture it is sent, until told to stop or the proxy is gone."""
+    """The child: judges each batch it is sent, until told to stop or the proxy is gone."""
     ignore_interrupts()
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
+    secrets, public_headers, budget_left = state
     judging = Judging(limits, profile, Redactor(secrets, public_headers=public_headers), _budget(budget_left))
-    while True:
-        try:
-            message = connection.recv_bytes()
-        except (EOFError, OSError):
-            return
-        if message == _STOP:
-            return
-        number, capture = pickle.loads(message)
-        connection.send_bytes(pickle.dumps(judging.judge(number, capture), pickle.HIGHEST_PROTOCOL))
+    outputs = Outputs(files, judging.redactor, done)
+    try:
+        while True:
+            try:
+                message = connection.recv_bytes()
+            except (EOFError, OSError):
+                return
+            if message == _STOP:
+                return
+            notes = [outputs.record(judging.judge(number, capture)) for number, capture in pickle.loads(message)]
+            connection.send_bytes(pickle.dumps(Ack(notes, outputs.size(), judging.budget.left)))
+    finally:
+        outputs.close()

@@ -1,22 +1,24 @@
 """A proxy session: captures come in from the relay, are judged in a process of their own (never on
 the relay's path, nor holding its interpreter), shown live, and kept in OUT/.
 
-A worker thread takes the captures in order and hands each to the judging process (see
-JudgeProcess), waiting for its verdict; the verdicts are shown and written by that thread, in order.
+A worker thread takes the captures in order and hands them to the judging process in batches (see
+JudgeProcess), waiting for each batch's acknowledgement; the judging process shows each verdict on
+the console and writes it, in order, to the files below.
 
 While traffic flows, each judged exchange is appended to OUT/results.jsonl: one strict-JSON line,
-redacted and bounded, so that the cost of a long session does not grow with its length. The big
-files (report.json, junit.xml, report.html, cassette.json: every exchange, redacted, for
-`conformance recheck OUT` and `conformance cases from-capture OUT`) are written once on close, and
-whenever asked (`request_flush()`, which the proxy command calls on SIGUSR1, or every
-`flush_every` seconds when set).
+redacted and bounded, so that the cost of a long session does not grow with its length. The whole
+results go to a spool file (OUT/.judged.spool), from which the big files (report.json, junit.xml,
+report.html, cassette.json: every exchange, redacted, for `conformance recheck OUT` and
+`conformance cases from-capture OUT`) are written on close, and whenever asked (`request_flush()`,
+which the proxy command calls on SIGUSR1, or every `flush_every` seconds when set); the spool is
+removed on close.
 
-In memory, each judged result keeps only what the reports will keep (conformance.report.evidence:
-bounded bodies and events, one evidence budget for the session), for at most `max_exchanges`
-exchanges; later ones are relayed and counted. Nothing one exchange holds can stop the session: an
-exception while judging it makes that exchange an `error` (kept as plain text) and the worker goes
-on; the files are strict JSON whatever the traffic held, and a writer that fails does not keep the
-other files from being written.
+Each judged result keeps only what the reports will keep (conformance.report.evidence: bounded
+bodies and events, one evidence budget for the session), for at most `max_exchanges` exchanges;
+later ones are relayed and counted. Nothing one exchange holds can stop the session: an exception
+while judging it makes that exchange an `error` (kept as plain text) and the judging goes on; the
+files are strict JSON whatever the traffic held, and a writer that fails does not keep the other
+files from being written.
 """
 
 from __future__ import annotations
@@ -27,16 +29,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from conformance import __version__
 from conformance.cassette import CASSETTE_FILE, write_cassette
 from conformance.model import CaseResult, RunReport, TargetInfo
-from conformance.proxy.defaults import DEFAULT_MAX_EXCHANGES, RESULTS_FILE
-from conformance.proxy.judge_process import JudgeProcess, Verdict
+from conformance.proxy.defaults import DEFAULT_MAX_EXCHANGES, RESULTS_FILE, SPOOL_FILE
+from conformance.proxy.judge_process import JudgeProcess, Note, SessionFiles, read_spool
 from conformance.proxy.judging import (
-    CLIENT_VISIBLE_CHECK,
-    JUDGE_CHECK,
     LINE_TEXT_CHARS,
 )
 from conformance.proxy.recording import Capture
@@ -47,7 +47,6 @@ from conformance.runner import now_iso
 from conformance.transport import Limits
 
 if TYPE_CHECKING:
-    from conformance.report.console import ConsoleReporter
     from conformance.specs.profiles import ProviderProfile
 
 # Bytes of captures waiting for the judge; past this the judge has fallen behind and an exchange
@@ -55,6 +54,9 @@ if TYPE_CHECKING:
 MAX_PENDING_BYTES = 256 * 1024 * 1024
 # Distinct model names named in the report's target.
 MAX_MODELS = 20
+# How long the worker waits after a capture for the others of a burst, and the most it takes at once.
+BATCH_PAUSE = 0.05
+MAX_BATCH = 256
 _STOP = object()
 _FLUSH = object()
 
@@ -92,7 +94,8 @@ class ProxySession:
         provider: str = "anthropic",
         profile: ProviderProfile | None = None,
         limits: Limits | None = None,
-        reporter: ConsoleReporter | None = None,
+        console: bool = False,
+        verbose: bool = False,
         max_exchanges: int = DEFAULT_MAX_EXCHANGES,
         flush_every: float | None = None,
         public_headers: frozenset[str] = frozenset(),
@@ -103,7 +106,6 @@ class ProxySession:
         self.provider = provider
         self.profile = profile
         self.limits = limits or Limits()
-        self.reporter = reporter
         self.max_exchanges = max_exchanges
         self.flush_every = flush_every
         self.public_headers = frozenset(name.lower() for name in public_headers)
@@ -113,28 +115,27 @@ class ProxySession:
         self._unrecorded = 0
         self._behind = 0
         self._pending_bytes = 0
-        self._verdicts: list[Verdict] = []
+        self._notes: list[Note] = []
         self._models: list[str] = []
         self._planned_output_tokens = 0
         # Every credential the client sent so far; exchanges are redacted with it before they are judged,
         # and every file and console line again on the way out.
         self.redactor = Redactor(public_headers=self.public_headers)
-        self._lines: IO[str] | None = None
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()  # put() is reentrant: safe from a signal handler
         self._worker = threading.Thread(target=self._work, name="conformance-proxy-judge", daemon=True)
-        self._judge_process = JudgeProcess(self.limits, profile, self.redactor)
+        files = SessionFiles(self.out / SPOOL_FILE, self.out / RESULTS_FILE, console=console, verbose=verbose)
+        self._judge_process = JudgeProcess(self.limits, profile, self.redactor, files)
 
     def start(self) -> ProxySession:
         self.out.mkdir(parents=True, exist_ok=True)
-        self._lines = (self.out / RESULTS_FILE).open("w", encoding="utf-8")
+        for name in (RESULTS_FILE, SPOOL_FILE):
+            (self.out / name).write_bytes(b"")  # written by the judge from now on
         try:
             self._judge_process.start()
             self._worker.start()
         except BaseException:
             self._judge_process.close()
-            self._lines.close()
-            self._lines = None
             raise
         return self
 
@@ -165,26 +166,25 @@ class ProxySession:
                 self._worker.join()
         finally:
             self._judge_process.close()
-        if self._lines is not None:
-            self._lines.close()
-            self._lines = None
-        return self.write()
+        try:
+            return self.write()
+        finally:
+            (self.out / SPOOL_FILE).unlink(missing_ok=True)
 
     @property
     def results(self) -> list[CaseResult]:
-        """Every exchange judged so far, whole (as bounded for the reports)."""
-        with self._lock:
-            verdicts = list(self._verdicts)
-        return [verdict.result() for verdict in verdicts]
+        """Every exchange judged so far, whole (as bounded for the reports), read back from the spool."""
+        records, _ = read_spool(self.out / SPOOL_FILE, end=self._judge_process.spool_size)
+        return [result for result, _ in records]
 
     def tally(self) -> Tally:
         with self._lock:
-            results = [verdict.summary for verdict in self._verdicts]
+            notes = list(self._notes)
             unrecorded, behind = self._unrecorded, self._behind
         return Tally(
-            exchanges=len(results) + unrecorded + behind,
-            client_visible=sum(1 for result in results if _has(result, CLIENT_VISIBLE_CHECK)),
-            not_judged=sum(1 for result in results if _has(result, JUDGE_CHECK)) + behind,
+            exchanges=len(notes) + unrecorded + behind,
+            client_visible=sum(note.client_visible for note in notes),
+            not_judged=sum(note.not_judged for note in notes) + behind,
             unrecorded=unrecorded,
             behind=behind,
         )
@@ -227,49 +227,58 @@ class ProxySession:
         dirty = False
         while True:
             try:
-                item = self._queue.get(timeout=self.flush_every)
+                items = [self._queue.get(timeout=self.flush_every)]
             except queue.Empty:
-                item = None
-            if item is _STOP:
-                return
-            try:
+                items = []
+            if items and isinstance(items[0], Capture):
+                # A burst goes to the judge as one batch: the proxy's process takes the interpreter lock a few
+                # times a batch rather than a few times an exchange, leaving it to the relay in between.
+                time.sleep(BATCH_PAUSE)
+                items += self._queued(MAX_BATCH)
+            batch: list[Capture] = []
+            for item in [*items, None]:
                 if isinstance(item, Capture):
-                    self._take(item)
-                    dirty = True
-                due = self.flush_every is not None and dirty and time.monotonic() - last_write >= self.flush_every
-                if item is _FLUSH or due:
-                    self.write()
-                    dirty, last_write = False, time.monotonic()
-            except Exception as exc:  # the console or the disk failed us: say so, keep judging
-                print(f"conformance proxy: {type(exc).__name__}: {exc}", file=sys.stderr)
+                    batch.append(item)
+                    continue
+                try:
+                    if batch:
+                        self._take(batch)
+                        batch, dirty = [], True
+                    if item is _STOP:
+                        return
+                    due = self.flush_every is not None and dirty and time.monotonic() - last_write >= self.flush_every
+                    if item is _FLUSH or due:
+                        self.write()
+                        dirty, last_write = False, time.monotonic()
+                except Exception as exc:  # the console or the disk failed us: say so, keep judging
+                    print(f"conformance proxy: {type(exc).__name__}: {exc}", file=sys.stderr)
 
-    def _take(self, capture: Capture) -> None:
+    def _queued(self, most: int) -> list[object]:
+        """What else is queued, up to `most` items, without waiting."""
+        items: list[object] = []
+        while len(items) < most:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    def _take(self, captures: list[Capture]) -> None:
         with self._lock:
-            self._pending_bytes -= capture.kept_bytes
-            number = len(self._verdicts) + 1
-        # The proxy learns each credential before the exchange is judged: the console line and the
-        # files are redacted with it too.
-        self.redactor.add(*capture.credentials(self.public_headers))
-        verdict = self._judge_process.call(number, capture)
+            self._pending_bytes -= sum(capture.kept_bytes for capture in captures)
+            first = len(self._notes) + 1
+        # The proxy learns each credential before the exchange is judged: the files it writes are
+        # redacted with it too.
+        for capture in captures:
+            self.redactor.add(*capture.credentials(self.public_headers))
+        notes = self._judge_process.judge_all(first, captures)
         with self._lock:
-            self._verdicts.append(verdict)
-        self._note_request(verdict.model, verdict.max_tokens)
-        self._append_line(verdict.line)
-        if self.reporter is not None:
-            self.reporter.case_done(verdict.summary)
+            self._notes.extend(notes)
+        for note in notes:
+            self._note_request(note.model, note.max_tokens)
 
     def _note_request(self, model: str | None, max_tokens: int | None) -> None:
         if model is not None and model not in self._models and len(self._models) < MAX_MODELS:
             self._models.append(clip(model, LINE_TEXT_CHARS))
         if max_tokens is not None and 0 < max_tokens < 10**9:
             self._planned_output_tokens += max_tokens
-
-    def _append_line(self, line: str) -> None:
-        if self._lines is None:
-            return
-        self._lines.write(line + "\n")
-        self._lines.flush()
-
-
-def _has(result: CaseResult, check: str) -> bool:
-    return any(finding.check == check for finding in result.findings)

@@ -129,6 +129,10 @@ class ConsoleReporter:
         facts = [f"provider {target.provider or '-'}", f"model {target.model or '-'}", f"{total} {_cases(total)}"]
         self._print(Text(_safe(", ".join(facts)), style="dim"))
 
+    def count_from(self, done: int) -> None:
+        """Number the next case `done + 1` (a proxy's console goes on counting where an earlier writer stopped)."""
+        self._done = done
+
     def case_done(self, result: CaseResult) -> None:
         """One line for a finished case; why it failed on the next lines."""
         self._done += 1
