@@ -159,7 +159,10 @@ def main() -> int:
     upstream = f"http://{LOOPBACK}:{upstream_port}"
     proxied_url = f"http://{LOOPBACK}:{proxy_port}"
     serve_argv = ["serve", "--port", str(upstream_port), "--api-key", API_KEY]
-    proxy_argv = ["proxy", "--upstream", upstream, "--listen", f"{LOOPBACK}:{proxy_port}", "--out"]
+    # Every proxied exchange is judged and kept (the warm-up requests too): none is left past --max-exchanges.
+    proxied = args.rounds * (args.requests + 1 + args.streams + 1)
+    proxy_argv = ["proxy", "--upstream", upstream, "--listen", f"{LOOPBACK}:{proxy_port}"]
+    proxy_argv += ["--max-exchanges", str(proxied), "--out"]
     results: dict[str, dict[str, list]] = {}
     with tempfile.TemporaryDirectory() as scratch, started(serve_argv, upstream_port) as server:
         out = Path(scratch) / "proxy"

@@ -1,7 +1,9 @@
-"""The proxy's server side (uvicorn's httptools protocol under a header guard): a head dripped past
-the header timeout is cut off, on a fresh connection as on a kept-alive one; a body dripped after
-timely headers, and a pipelined request waiting on a slow upstream, are not; a head past its bound,
-a malformed request and one asking for a protocol upgrade are answered 400, never a traceback."""
+"""The proxy's server side (conformance/proxy/listener.py): a head dripped past the header timeout is
+cut off, on a fresh connection as on a kept-alive one; a body dripped after timely headers, and a
+pipelined request waiting on a slow upstream, are not; a head past its bound, a malformed request
+and one asking for a protocol upgrade are answered 400, never a traceback; a client expecting
+100-continue is told to go on, an HTTP/1.0 client gets an answer ended by the connection, and a
+request whose body was never read ends its connection."""
 
 from __future__ import annotations
 
@@ -78,7 +80,7 @@ def statuses(sock: socket.socket, count: int = 1) -> list[int]:
 
 def drip(sock: socket.socket, data: bytes, pause: float, give_up: float = 6.0) -> tuple[bool, float]:
     """Send `data` a byte every `pause` seconds until the proxy closes the connection or `give_up` seconds
-    have passed (by default past uvicorn's keep-alive timeout, 5 s); (closed, seconds taken).
+    have passed (by default past the idle keep-alive timeout, 5 s); (closed, seconds taken).
 
     The proxy closing must say nothing: an answer (a 400 to a malformed head) fails the test.
     """
@@ -108,7 +110,7 @@ def test_a_head_dripped_past_the_header_timeout_is_cut_off(tmp_path: Path, kept_
                 sock.sendall(REQUEST)
                 assert statuses(sock) == [200]
             # A byte every 0.1 s, well-formed all along: only the header timeout can end it, within
-            # uvicorn's keep-alive timeout (5 s), which the first byte cancels anyway. The timeout runs
+            # the idle keep-alive timeout (5 s), which the first byte cancels anyway. The timeout runs
             # from the end of the answer, a little before the drip starts.
             closed, took = drip(sock, DRIPPED_HEAD, 0.1)
         assert closed and 0.5 <= took < 4.0, (closed, took)
@@ -220,3 +222,51 @@ def test_a_malformed_request_is_answered_400_without_a_traceback(
     assert proxy.report is not None and len(proxy.report.results) == 1  # the malformed one never reached the relay
     assert "Traceback" not in capfd.readouterr().err
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR or record.exc_info]
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything the proxy sends until it closes the connection."""
+    said = b""
+    while chunk := sock.recv(65536):
+        said += chunk
+    return said
+
+
+def test_a_client_expecting_100_continue_is_told_to_go_on(tmp_path: Path) -> None:
+    head, body = REQUEST.split(b"\r\n\r\n", 1)
+    with (
+        ReferenceServer(api_key=KEY) as upstream,
+        proxy_to(upstream.base_url, tmp_path, header_timeout=30.0) as proxy,
+        connected(proxy) as sock,
+    ):
+        sock.sendall(head + b"\r\nexpect: 100-continue\r\n\r\n")
+        assert sock.recv(1024) == b"HTTP/1.1 100 Continue\r\n\r\n"  # before any body byte is sent
+        sock.sendall(body)
+        assert statuses(sock) == [200]
+
+
+def test_an_http_10_client_gets_an_answer_ended_by_the_connection(tmp_path: Path) -> None:
+    with ReferenceServer(api_key=KEY) as upstream, proxy_to(upstream.base_url, tmp_path, header_timeout=30.0) as proxy:
+        with connected(proxy) as sock:
+            sock.sendall(REQUEST.replace(b"HTTP/1.1", b"HTTP/1.0", 1))
+            said = read_all(sock)
+        head, body = said.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200 ") and b"connection: close" in head.lower()
+        assert json.loads(body)["type"] == "message"
+
+
+def test_a_request_whose_body_was_not_read_ends_its_connection_and_the_next_one_is_served(tmp_path: Path) -> None:
+    """The upstream cannot be reached, so the request's body is never read: the 502 closes the connection
+    (the body's bytes would be taken for the next request), and a new connection is served as usual."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        unreachable = f"http://127.0.0.1:{probe.getsockname()[1]}"  # bound, not listening: refused
+        with proxy_to(unreachable, tmp_path, header_timeout=30.0) as proxy:
+            head, body = REQUEST.split(b"\r\n\r\n", 1)
+            with connected(proxy) as sock:
+                sock.sendall(head + b"\r\n\r\n" + body[:10])  # the body's first bytes only
+                said = read_all(sock)
+            assert said.startswith(b"HTTP/1.1 502 ") and b"conformance proxy" in said
+            with connected(proxy) as sock:
+                sock.sendall(REQUEST)
+                assert statuses(sock) == [502]
