@@ -20,8 +20,7 @@ from typing import Any
 
 import httpx
 
-LOOPBACK = "127.0.0.1"
-
+from conformance.listening import LOOPBACK
 
 # Longest an install step (npm, pip) may take.
 INSTALL_TIMEOUT = 600.0

@@ -30,6 +30,8 @@ from http import HTTPStatus
 
 import httptools
 
+from conformance.listening import bound_socket
+
 # The most a request's line and headers may amount to while they are still arriving. llhttp sets no
 # bound of its own; this is h11's.
 MAX_HEAD_BYTES = 16 * 1024
@@ -418,15 +420,7 @@ class Listener:
         return f"http://{self.host}:{self._bound_port}"
 
     def start(self) -> Listener:
-        # IPPROTO_TCP (not 0) so that asyncio sets TCP_NODELAY on accepted connections.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-            sock.listen(1024)
-        except OSError:
-            sock.close()
-            raise
+        sock = bound_socket(self.host, self.port)
         self._bound_port = sock.getsockname()[1]
         self._thread = threading.Thread(target=self._run, args=(sock,), name="conformance-proxy", daemon=True)
         self._thread.start()

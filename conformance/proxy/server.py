@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from types import TracebackType
 
+from conformance.listening import LOOPBACK
 from conformance.model import RunReport
 from conformance.proxy.defaults import DEFAULT_HEADER_TIMEOUT
 from conformance.proxy.listener import Listener
 from conformance.proxy.relay import Relay
 from conformance.proxy.session import ProxySession
-from conformance.reference.server import LOOPBACK
 from conformance.transport import Limits
 
 

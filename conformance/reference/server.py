@@ -14,9 +14,9 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
+from conformance.listening import LOOPBACK, bound_socket
 from conformance.reference.app import create_app
 
-LOOPBACK = "127.0.0.1"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 
@@ -84,14 +84,7 @@ class ReferenceServer:
     def start(self) -> ReferenceServer:
         if self._thread is not None:
             return self
-        # IPPROTO_TCP (not 0) so that asyncio sets TCP_NODELAY on accepted connections.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self.port))
-        except OSError:
-            sock.close()
-            raise
+        sock = bound_socket(self.host, self.port)
         config = uvicorn.Config(self.app, **self.options)
         self._server = _Server(config)
         self._port = sock.getsockname()[1]
