@@ -54,8 +54,7 @@ if TYPE_CHECKING:
 MAX_PENDING_BYTES = 256 * 1024 * 1024
 # Distinct model names named in the report's target.
 MAX_MODELS = 20
-# How long the worker waits after a capture for the others of a burst, and the most it takes at once.
-BATCH_PAUSE = 0.05
+# The most captures sent to the judge at once.
 MAX_BATCH = 256
 _STOP = object()
 _FLUSH = object()
@@ -231,9 +230,10 @@ class ProxySession:
             except queue.Empty:
                 items = []
             if items and isinstance(items[0], Capture):
-                # A burst goes to the judge as one batch: the proxy's process takes the interpreter lock a few
-                # times a batch rather than a few times an exchange, leaving it to the relay in between.
-                time.sleep(BATCH_PAUSE)
+                # What queued while the judge was busy goes to it as one batch: under load the proxy's process
+                # takes the interpreter lock a few times a batch rather than a few times an exchange. (No pause
+                # to gather one: the judge's work would come in bursts, which delay the relay's processes more
+                # than the same work spread out.)
                 items += self._queued(MAX_BATCH)
             batch: list[Capture] = []
             for item in [*items, None]:
