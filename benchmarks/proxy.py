@@ -1,19 +1,20 @@
 """`conformance proxy` against direct, under the same load: what the proxy adds.
 
-Three processes: the reference server (`conformance serve`, the upstream), the proxy
-(`conformance proxy`, judging every exchange) and this one, the client. The same load is sent
-straight to the upstream, then through the proxy:
+Four processes: the reference server (`conformance serve`, the upstream), the proxy (`conformance
+proxy`, judging every exchange), a TCP pipe (benchmarks/tcp_pipe.py: bytes copied both ways on
+Python's event loop, nothing else: the floor of any Python relay) and this one, the client. The
+same load is sent straight to the upstream, through the proxy and through the pipe:
 
 - sequential JSON: one small non-streamed request at a time;
-- concurrent long streams: `--streams` streamed answers of about 700 events each, `--concurrency`
-  at a time, each read to its last byte.
+- concurrent long streams: `--streams` streamed answers of about 3,400 events each,
+  `--concurrency` at a time, each read to its last byte.
 
-Each load runs in rounds, direct and proxied side by side in each (the order alternating), so that a
-machine whose speed drifts (a shared host) moves both alike. Printed: the median throughput
-(requests/s) direct and proxied, the ratio of each round and their median, p50 and p99 latency of
-all rounds and what the proxy adds, the CPU each server spends per request, and how long after the
-last exchange the proxy's report is complete: every exchange judged in results.jsonl, then
-report.json and every file written once the proxy is asked to stop.
+Each load runs in rounds, the three sides one after the other in each (the order turning), so that
+a machine whose speed drifts (a shared host) moves all alike. Printed: the median throughput
+(requests/s) direct and proxied, the ratio to direct of each round and their median for the proxy
+and the pipe, p50 and p99 latency of all rounds and what each adds, the CPU each server spends per
+request, and how long after the last exchange the proxy's report is complete: every exchange
+judged in results.jsonl, then report.json and every file written once the proxy is asked to stop.
 
     python benchmarks/proxy.py [--requests 300] [--streams 100] [--concurrency 50] [--rounds 5]
 """
@@ -30,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -66,9 +68,10 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 @contextmanager
-def started(argv: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """A `conformance` subprocess listening on `port`, stopped (SIGINT, then by its PID) on the way out."""
-    command = [sys.executable, "-m", "conformance", *argv]
+def started(argv: list[str], port: int, module: bool = True) -> Iterator[subprocess.Popen[bytes]]:
+    """A `conformance` subprocess (or, `module` false, a script) listening on `port`, stopped (SIGINT, then
+    by its PID) on the way out."""
+    command = [sys.executable, *(["-m", "conformance"] if module else []), *argv]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for_port(port, process)
@@ -81,6 +84,9 @@ def started(argv: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+SIDES = ["direct", "proxied", "pipe"]
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -136,6 +142,13 @@ def judged_lines(out: Path) -> int:
     return path.read_text(encoding="utf-8").count("\n") if path.exists() else 0
 
 
+def watch(out: Path, lines: int, since: float, judged: list[float]) -> None:
+    """Appends to `judged` how long after `since` results.jsonl had `lines` lines (gives up after 120 s)."""
+    while judged_lines(out) < lines and time.perf_counter() - since < 120:
+        time.sleep(0.01)
+    judged.append(time.perf_counter() - since)
+
+
 def loads(args: argparse.Namespace) -> dict[str, Callable[[str], Awaitable[tuple[float, list[float]]]]]:
     """Each load, as a function of the base URL it is sent to: (seconds, latency of each request)."""
     return {
@@ -152,47 +165,55 @@ def main() -> int:
     parser.add_argument("--streams", type=int, default=100, help="long streams a round (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=50, help="streams at a time (default: %(default)s)")
     parser.add_argument(
-        "--rounds", type=int, default=5, help="rounds of each load, each direct and proxied (default: %(default)s)"
+        "--rounds", type=int, default=5, help="rounds of each load, each side once a round (default: %(default)s)"
     )
     args = parser.parse_args()
-    upstream_port, proxy_port = free_port(), free_port()
+    upstream_port, proxy_port, pipe_port = free_port(), free_port(), free_port()
     upstream = f"http://{LOOPBACK}:{upstream_port}"
-    proxied_url = f"http://{LOOPBACK}:{proxy_port}"
+    urls = {"direct": upstream, "proxied": f"http://{LOOPBACK}:{proxy_port}", "pipe": f"http://{LOOPBACK}:{pipe_port}"}
     serve_argv = ["serve", "--port", str(upstream_port), "--api-key", API_KEY]
     # Every proxied exchange is judged and kept (the warm-up requests too): none is left past --max-exchanges.
     proxied = args.rounds * (args.requests + 1 + args.streams + 1)
     proxy_argv = ["proxy", "--upstream", upstream, "--listen", f"{LOOPBACK}:{proxy_port}"]
     proxy_argv += ["--max-exchanges", str(proxied), "--out"]
+    pipe_argv = [str(ROOT / "benchmarks" / "tcp_pipe.py"), str(upstream_port), str(pipe_port)]
     results: dict[str, dict[str, list]] = {}
-    with tempfile.TemporaryDirectory() as scratch, started(serve_argv, upstream_port) as server:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        started(serve_argv, upstream_port) as server,
+        started(pipe_argv, pipe_port, module=False),
+    ):
         out = Path(scratch) / "proxy"
         with started([*proxy_argv, str(out)], proxy_port) as proxy:
             sent = 0
+            judged: list[float] = []
+            watcher = threading.Thread()
             for name, load in loads(args).items():
-                found = results[name] = {"rates": [], "ratios": [], "direct": [], "proxied": [], "cpu": []}
+                found = results[name] = {"rates": [], "cpu": [], **{side: [] for side in SIDES}}
                 for round_ in range(args.rounds):
-                    # Direct and proxied side by side, the order alternating: a machine whose speed drifts
-                    # (a shared host) moves both alike, and each round gives its own ratio.
-                    order = ("direct", "proxied") if round_ % 2 == 0 else ("proxied", "direct")
+                    # The sides one after the other, the order turning: a machine whose speed drifts (a shared
+                    # host) moves all alike, and each round gives its own ratios.
+                    order = SIDES[round_ % len(SIDES) :] + SIDES[: round_ % len(SIDES)]
                     rates = {}
                     for side in order:
                         before = {label: cpu_seconds(p) for label, p in (("upstream", server), ("proxy", proxy))}
-                        seconds, latencies = asyncio.run(load(upstream if side == "direct" else proxied_url))
+                        seconds, latencies = asyncio.run(load(urls[side]))
                         rates[side] = len(latencies) / seconds
                         found[side].extend(latencies)
                         if side == "proxied":
+                            last_exchange = time.perf_counter()
                             sent += len(latencies) + 1  # the warm-up request too
+                            if sent == proxied:  # the last proxied exchange: watch for its line from now on
+                                watcher = threading.Thread(target=watch, args=(out, sent, last_exchange, judged))
+                                watcher.start()
                             spent = {
                                 label: cpu_seconds(p) - before[label]
                                 for label, p in (("upstream", server), ("proxy", proxy))
                             }
                             found["cpu"].append({label: cpu / len(latencies) for label, cpu in spent.items()})
                     found["rates"].append(rates)
-                    found["ratios"].append(rates["proxied"] / rates["direct"])
-            last_exchange = time.perf_counter()
-            while judged_lines(out) < sent and time.perf_counter() - last_exchange < 120:
-                time.sleep(0.01)
-            all_judged = time.perf_counter() - last_exchange
+            watcher.join()
+            all_judged = judged[0]
             stop = time.perf_counter()
             proxy.send_signal(signal.SIGINT)
             report_json = out / "report.json"
@@ -202,19 +223,22 @@ def main() -> int:
             proxy.wait(timeout=120)
             all_written = time.perf_counter() - stop
             report = json.loads(report_json.read_text(encoding="utf-8"))
-    print(f"{os.cpu_count()} cores; upstream, proxy and client are three processes; {args.rounds} rounds a load")
+    print(f"{os.cpu_count()} cores; upstream, proxy, pipe and client are four processes; {args.rounds} rounds a load")
+    median = statistics.median
     for name, found in results.items():
-        median = statistics.median
-        direct_rate = median(rates["direct"] for rates in found["rates"])
-        proxied_rate = median(rates["proxied"] for rates in found["rates"])
-        ratios = ", ".join(f"{ratio:.2f}" for ratio in found["ratios"])
         print(f"{name}: {len(found['direct']) // args.rounds} requests a round")
-        print(f"  throughput   direct {direct_rate:8.1f}/s   proxied {proxied_rate:8.1f}/s   (medians)")
-        print(f"  ratio        median {median(found['ratios']):.2f}   by round: {ratios}")
+        rate = {side: median(rates[side] for rates in found["rates"]) for side in SIDES}
+        print(f"  throughput   direct {rate['direct']:8.1f}/s   proxied {rate['proxied']:8.1f}/s   (medians)")
+        for side, label in (("proxied", "proxied / direct"), ("pipe", "TCP pipe / direct")):
+            ratios = [rates[side] / rates["direct"] for rates in found["rates"]]
+            by_round = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+            print(f"  {label:18s} median {median(ratios):.2f}   by round: {by_round}")
         for label, share in (("p50", 0.5), ("p99", 0.99)):
-            plain, through = percentile(found["direct"], share) * 1000, percentile(found["proxied"], share) * 1000
+            plain = percentile(found["direct"], share) * 1000
+            added = {side: percentile(found[side], share) * 1000 - plain for side in ("proxied", "pipe")}
             print(
-                f"  {label} latency  direct {plain:8.1f} ms  proxied {through:8.1f} ms  added {through - plain:+.1f} ms"
+                f"  {label} latency  direct {plain:8.1f} ms  added: proxied {added['proxied']:+.1f} ms,"
+                f" TCP pipe {added['pipe']:+.1f} ms"
             )
         upstream_cpu = median(cpu["upstream"] for cpu in found["cpu"]) * 1000
         proxy_cpu = median(cpu["proxy"] for cpu in found["cpu"]) * 1000
