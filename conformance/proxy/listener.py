@@ -211,6 +211,11 @@ class ClientConnection(asyncio.Protocol):
         self._head_deadline: asyncio.TimerHandle | None = None
         self._idle_deadline: asyncio.TimerHandle | None = None
 
+    @property
+    def answering(self) -> asyncio.Task[None] | None:
+        """The task answering this connection's requests, while there are any."""
+        return self._answering
+
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -459,7 +464,7 @@ class Listener:
             server.close()
             for connection in list(connections):
                 connection.shutdown()
-            answering = [c._answering for c in connections if c._answering is not None]
+            answering = [task for c in connections if (task := c.answering) is not None]
             if answering:
                 _, late = await asyncio.wait(answering, timeout=STOP_GRACE)
                 for task in late:
