@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -76,6 +78,7 @@ class _Progress:
     """What a case has done so far, kept outside its steps so that a failure loses none of it."""
 
     doing: str = "the case could not be prepared"
+    started: float = field(default_factory=time.monotonic)  # from the moment the case has its slot
     exchanges: list[Exchange] = field(default_factory=list)
     tries: list[int] = field(default_factory=list)
     notes: list[Finding] = field(default_factory=list)
@@ -119,10 +122,7 @@ class Runner:
         finished: list[CaseResult] = []
 
         async def one(case: Case) -> None:
-            async with self._slots:
-                if on_start is not None:
-                    on_start(case.id)
-                result = self.kept.result(await self.run_case(case))
+            result = self.kept.result(await self.run_case(case, self._slots, on_start))
             finished.append(result)
             self._watch_key(case, result)
             if on_result is not None:
@@ -144,28 +144,61 @@ class Runner:
         if len(self._key_verdicts) == KEY_CHECK_CASES and all(self._key_verdicts):
             self.stop.request(KEY_REJECTED)
 
-    async def run_case(self, case: Case) -> CaseResult:
-        """Send the case's steps in order and judge what came back; any exception is the case's `error`."""
-        started = time.monotonic()
+    async def run_case(
+        self, case: Case, slot: asyncio.Semaphore | None = None, on_start: StartCallback | None = None
+    ) -> CaseResult:
+        """Send the case's steps in order and judge what came back; any exception is the case's `error`.
+
+        `slot` is held while the case's requests are sent, not while it is judged: the next case sends
+        meanwhile, and no more cases than the slots send at once. `on_start` hears of the case once it
+        has its slot."""
         progress = _Progress()
         try:
-            result = await self._run_case(case, progress, started)
+            result = await self._run_case(case, progress, slot or contextlib.nullcontext(), on_start)
         except Exception as exc:  # one case's trouble must never end the run
             result = case_result(
                 case,
                 Outcome.ERROR,
                 f"{progress.doing}: {_one_sentence(exc)}",
                 exchanges=progress.exchanges,
-                duration=time.monotonic() - started,
+                duration=time.monotonic() - progress.started,
                 attempts=max(progress.tries, default=1),
             )
         result.findings.extend(progress.notes)
         return self.redactor.result(result)
 
-    async def _run_case(self, case: Case, progress: _Progress, started: float) -> CaseResult:
-        missing = case.requires - self.target.capabilities if self.target.capabilities is not None else set()
-        if missing:
-            return case_result(case, Outcome.SKIPPED, f"the target does not claim: {', '.join(sorted(missing))}")
+    async def _run_case(
+        self,
+        case: Case,
+        progress: _Progress,
+        slot: AbstractAsyncContextManager[Any],
+        on_start: StartCallback | None,
+    ) -> CaseResult:
+        async with slot:
+            progress.started = time.monotonic()
+            if on_start is not None:
+                on_start(case.id)
+            missing = case.requires - self.target.capabilities if self.target.capabilities is not None else set()
+            if missing:
+                return case_result(case, Outcome.SKIPPED, f"the target does not claim: {', '.join(sorted(missing))}")
+            refused = await self._send_steps(case, progress)
+            if refused is not None:
+                return refused
+        progress.doing = "the judge failed on this answer"
+        # Judged on a worker thread, and out of the slot: the event loop goes on reading the other cases' answers
+        # meanwhile, so that their arrival times (inter-event gaps, silences) are the wire's, not the judge's.
+        return await asyncio.to_thread(
+            judge,
+            case,
+            progress.exchanges,
+            duration=time.monotonic() - progress.started,
+            profile=self.target.profile,
+            tries=progress.tries,
+        )
+
+    async def _send_steps(self, case: Case, progress: _Progress) -> CaseResult | None:
+        """Send the case's steps in order, until one gets no usable answer; the case's `error` when a step
+        cannot be built."""
         for index, step in enumerate(case.steps):
             progress.doing = f"step {index} could not be built"
             history = step_history(progress.exchanges)
@@ -180,17 +213,7 @@ class Runner:
             progress.exchanges.append(exchange)
             if exchange.error or step_refused(step, exchange):
                 break  # later steps build on this answer, which is not what they need
-        progress.doing = "the judge failed on this answer"
-        # Judged on a worker thread: the event loop goes on reading the other cases' answers meanwhile,
-        # so that their arrival times (inter-event gaps, silences) are the wire's, not the judge's.
-        return await asyncio.to_thread(
-            judge,
-            case,
-            progress.exchanges,
-            duration=time.monotonic() - started,
-            profile=self.target.profile,
-            tries=progress.tries,
-        )
+        return None
 
     async def _send(
         self, request: Request, step: Step, index: int, history: list[dict[str, Any]], progress: _Progress

@@ -121,31 +121,43 @@ def test_a_run_on_a_terminal_shows_its_progress_then_the_usual_summary(tmp_path:
     assert "PASS" in last and "2 passed" in last
 
 
-def test_the_runner_tells_each_case_as_it_starts_never_more_than_the_concurrency() -> None:
+def test_the_runner_tells_each_case_as_it_starts_and_never_sends_more_than_the_concurrency() -> None:
+    """Each case is told as it starts and before it is done; the target never has more requests of the
+    run in flight than the concurrency (a case being judged holds no slot)."""
     import asyncio
 
     from conformance.cases import load_cases
-    from conformance.reference import ReferenceServer
+    from conformance.reference import ReferenceServer, create_app
     from conformance.runner import run_suite
     from conformance.target import Target
 
     cases = [case for case in load_cases() if case.tier == "smoke"][:5]
     events: list[tuple[str, str]] = []
-    running: set[str] = set()
-    most = [0]
+    in_flight = [0, 0]  # now, most
+    app = create_app("progress-" + "k" * 8)
 
-    def started(case_id: str) -> None:
-        events.append(("start", case_id))
-        running.add(case_id)
-        most[0] = max(most[0], len(running))
+    async def counting(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        in_flight[0] += 1
+        in_flight[1] = max(in_flight)
+        await asyncio.sleep(0.05)  # long enough for the requests of two slots to overlap
+        try:
+            return await app(scope, receive, send)
+        finally:
+            in_flight[0] -= 1
 
-    def done(result: CaseResult) -> None:
-        events.append(("done", result.id))
-        running.discard(result.id)
-
-    with ReferenceServer(api_key="progress-" + "k" * 8) as server:
+    with ReferenceServer(app=counting) as server:
         target = Target(base_url=server.base_url, api_key="progress-" + "k" * 8, reference=True)
-        asyncio.run(run_suite(target, cases, concurrency=2, on_result=done, on_start=started))
+        asyncio.run(
+            run_suite(
+                target,
+                cases,
+                concurrency=2,
+                on_result=lambda result: events.append(("done", result.id)),
+                on_start=lambda case_id: events.append(("start", case_id)),
+            )
+        )
     assert sorted(case_id for kind, case_id in events if kind == "start") == sorted(case.id for case in cases)
     assert all(events.index(("start", case.id)) < events.index(("done", case.id)) for case in cases)
-    assert most[0] == 2
+    assert in_flight[1] == 2

@@ -129,7 +129,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_profile_flag(selection)
     execution = run.add_argument_group("execution and bounds")
     execution.add_argument(
-        "--concurrency", type=positive(int), default=4, metavar="N", help="cases run at once (default: %(default)s)"
+        "--concurrency",
+        type=positive(int),
+        default=4,
+        metavar="N",
+        help="cases sending their requests at once (judging a case takes no turn) (default: %(default)s)",
     )
     execution.add_argument(
         "--timeout",

@@ -1,0 +1,44 @@
+"""A case holds one of the run's slots while it sends its requests, not while it is judged: with one
+slot, the next case sends while the one before is judged, and no two cases send at once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+from conformance import runner
+from conformance.cases import load_cases
+from conformance.reference import ReferenceServer
+from conformance.target import Target
+
+CASES = {case.id: case for case in load_cases()}
+FIRST, SECOND = "count_tokens.basic", "errors.missing-max-tokens"
+KEY = "slots-" + "k" * 12
+
+
+def test_the_next_case_sends_while_the_one_before_is_judged(monkeypatch: pytest.MonkeyPatch) -> None:
+    second_started = threading.Event()
+    seen_while_judging: list[bool] = []
+    judge = runner.judge
+
+    def slow_judge(case: Any, *args: Any, **kwargs: Any) -> Any:
+        if case.id == FIRST:  # judged only once the second case has had the slot (or 10 s have passed)
+            seen_while_judging.append(second_started.wait(10))
+        return judge(case, *args, **kwargs)
+
+    def on_start(case_id: str) -> None:
+        if case_id == SECOND:
+            second_started.set()
+
+    monkeypatch.setattr(runner, "judge", slow_judge)
+    with ReferenceServer(api_key=KEY) as server:
+        target = Target(base_url=server.base_url, api_key=KEY, reference=True)
+        cases = [CASES[FIRST], CASES[SECOND]]
+        report = asyncio.run(runner.run_suite(target, cases, concurrency=1, on_start=on_start))
+    assert seen_while_judging == [True]
+    assert [result.outcome.value for result in report.results] == ["passed", "passed"]
+    # A case's duration runs from the moment it had its slot: the first's judging is not the second's.
+    assert all(result.duration < 5 for result in report.results)
