@@ -146,6 +146,7 @@ def test_a_killed_judging_process_fails_the_exchange_it_held_and_a_new_one_judge
     report, _ = proxy.close()
     first, second, third = report.results
     assert judged(first) and judged(third)
+    assert report.planned_max_output_tokens == 2 * 16  # what the judged ones asked for, the spooled one's too
     assert second.outcome is Outcome.ERROR
     assert second.reason.startswith("the judge failed on this exchange: JudgeProcessDied: ")
     replacement = pid_judging(marks, "proxy.0003")
@@ -186,10 +187,11 @@ def test_the_spool_is_read_to_its_last_whole_record_and_removed_once_the_reports
     from conformance.proxy.judge_process import read_spool
 
     spool = tmp_path / "spool"
-    first, second = pickle.dumps(("one", 1)), pickle.dumps(("two", 2))
-    spool.write_bytes(first + second + pickle.dumps(("three", 3))[:-4])
-    assert read_spool(spool) == ([("one", 1), ("two", 2)], len(first) + len(second))
-    assert read_spool(spool, start=len(first)) == ([("two", 2)], len(first) + len(second))
+    one, two = ("one", 1, "m", 16), ("two", 2, None, None)
+    first, second = pickle.dumps(one), pickle.dumps(two)
+    spool.write_bytes(first + second + pickle.dumps(("three", 3, None, None))[:-4])
+    assert read_spool(spool) == ([one, two], len(first) + len(second))
+    assert read_spool(spool, start=len(first)) == ([two], len(first) + len(second))
     assert read_spool(tmp_path / "gone") == ([], 0)
 
     proxy, _ = session(tmp_path)

@@ -117,7 +117,8 @@ class Outputs:
             self.reporter.count_from(done)
 
     def record(self, verdict: Verdict) -> Note:
-        pickle.dump((verdict.result, verdict.budget_left), self.spool, pickle.HIGHEST_PROTOCOL)
+        record = (verdict.result, verdict.budget_left, verdict.model, verdict.max_tokens)
+        pickle.dump(record, self.spool, pickle.HIGHEST_PROTOCOL)
         self.spool.flush()  # whole on disk before the next one is judged: a child that dies loses none
         self.lines.write(verdict.line + "\n")
         self.lines.flush()
@@ -133,9 +134,12 @@ class Outputs:
         self.lines.close()
 
 
-def read_spool(path: Path, start: int = 0, end: int | None = None) -> tuple[list[tuple[CaseResult, int]], int]:
-    """The (result, budget left) records of the spool between `start` and `end` (its end when None), and
-    where the last whole one ends: a record cut short (its writer died) is not one."""
+SpoolRecord = tuple["CaseResult", int, "str | None", "int | None"]  # result, budget left, model, max_tokens
+
+
+def read_spool(path: Path, start: int = 0, end: int | None = None) -> tuple[list[SpoolRecord], int]:
+    """The records of the spool between `start` and `end` (its end when None), and where the last whole
+    one ends: a record cut short (its writer died) is not one."""
     try:
         with path.open("rb") as handle:
             handle.seek(start)
@@ -241,7 +245,7 @@ class JudgeProcess:
                 # What the child finished of the batch is in the spool; the next one is the one it held.
                 records, self.spool_size = read_spool(self.files.spool, self.spool_size)
                 _truncate(self.files.spool, self.spool_size)  # a record it was writing when it died
-                notes += [Note.of(result) for result, _ in records]
+                notes += [Note.of(result, model, max_tokens) for result, _, model, max_tokens in records]
                 self.recorded += len(records)
                 if records:
                     self._budget_left = records[-1][1]

@@ -174,7 +174,7 @@ class ProxySession:
     def results(self) -> list[CaseResult]:
         """Every exchange judged so far, whole (as bounded for the reports), read back from the spool."""
         records, _ = read_spool(self.out / SPOOL_FILE, end=self._judge_process.spool_size)
-        return [result for result, _ in records]
+        return [record[0] for record in records]
 
     def tally(self) -> Tally:
         with self._lock:
