@@ -45,8 +45,9 @@ def build_request(target: Target, step: Step, history: list[dict[str, Any]]) -> 
 
 
 class Stop:
-    """Asks a run to stop, from a signal handler or from the runner itself: the cases in flight are
-    cancelled, those that finished are kept. `reason` is what the report records as `interrupted`."""
+    """Asks a run to stop, from a signal handler or from the runner itself: the cases still sending are
+    cancelled; those whose answers are all in are judged and kept with those that finished. `reason`
+    is what the report records as `interrupted`."""
 
     def __init__(self) -> None:
         self.reason: str | None = None
@@ -111,6 +112,7 @@ class Runner:
         self.retry = retry or RetryPolicy()
         self.stop = stop or Stop()
         self._slots = asyncio.Semaphore(max(1, concurrency))
+        self._judging: set[asyncio.Task[Any]] = set()  # cases whose requests are all answered, being judged
         self._key_verdicts: list[bool] = []
         # Once judged, a result keeps only what its reports will keep: memory does not grow with what targets send.
         self.kept = EvidenceBudget()
@@ -129,7 +131,7 @@ class Runner:
                 on_result(result)
 
         tasks = [asyncio.ensure_future(one(case)) for case in cases]
-        self.stop.listen(lambda: [task.cancel() for task in tasks])
+        self.stop.listen(lambda: [task.cancel() for task in tasks if task not in self._judging])
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         defect = next((o for o in outcomes if isinstance(o, BaseException) and not _cancelled(o)), None)
         if defect is not None:
@@ -187,14 +189,21 @@ class Runner:
         progress.doing = "the judge failed on this answer"
         # Judged on a worker thread, and out of the slot: the event loop goes on reading the other cases' answers
         # meanwhile, so that their arrival times (inter-event gaps, silences) are the wire's, not the judge's.
-        return await asyncio.to_thread(
-            judge,
-            case,
-            progress.exchanges,
-            duration=time.monotonic() - progress.started,
-            profile=self.target.profile,
-            tries=progress.tries,
-        )
+        # A stop spares it: its answers are all in.
+        task = asyncio.current_task()
+        if task is not None:
+            self._judging.add(task)
+        try:
+            return await asyncio.to_thread(
+                judge,
+                case,
+                progress.exchanges,
+                duration=time.monotonic() - progress.started,
+                profile=self.target.profile,
+                tries=progress.tries,
+            )
+        finally:
+            self._judging.discard(task)  # type: ignore[arg-type]
 
     async def _send_steps(self, case: Case, progress: _Progress) -> CaseResult | None:
         """Send the case's steps in order, until one gets no usable answer; the case's `error` when a step

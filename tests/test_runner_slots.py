@@ -42,3 +42,27 @@ def test_the_next_case_sends_while_the_one_before_is_judged(monkeypatch: pytest.
     assert [result.outcome.value for result in report.results] == ["passed", "passed"]
     # A case's duration runs from the moment it had its slot: the first's judging is not the second's.
     assert all(result.duration < 5 for result in report.results)
+
+
+def test_a_stop_spares_a_case_being_judged_and_cancels_the_one_sending(monkeypatch: pytest.MonkeyPatch) -> None:
+    second_started = threading.Event()
+    judge = runner.judge
+    stop = runner.Stop()
+
+    def slow_judge(case: Any, *args: Any, **kwargs: Any) -> Any:
+        if case.id == FIRST:
+            second_started.wait(10)  # judged while the second case sends, and the run is stopped
+        return judge(case, *args, **kwargs)
+
+    def on_start(case_id: str) -> None:
+        if case_id == SECOND:
+            second_started.set()
+            stop.request("stopped by the test")
+
+    monkeypatch.setattr(runner, "judge", slow_judge)
+    with ReferenceServer(api_key=KEY) as server:
+        target = Target(base_url=server.base_url, api_key=KEY, reference=True)
+        cases = [CASES[FIRST], CASES[SECOND]]
+        report = asyncio.run(runner.run_suite(target, cases, concurrency=1, on_start=on_start, stop=stop))
+    assert [(result.id, result.outcome.value) for result in report.results] == [(FIRST, "passed")]
+    assert report.interrupted == "stopped by the test" and report.not_run == [SECOND]
