@@ -270,3 +270,29 @@ def test_a_request_whose_body_was_not_read_ends_its_connection_and_the_next_one_
             with connected(proxy) as sock:
                 sock.sendall(REQUEST)
                 assert statuses(sock) == [502]
+
+
+def test_a_handler_that_fails_ends_its_connection_in_one_line_and_the_next_is_served(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from conformance.proxy.listener import IncomingRequest, Listener, Responder
+
+    async def handler(request: IncomingRequest, responder: Responder) -> None:
+        if request.target == "/fail":
+            raise RuntimeError("a defect")
+        responder.start(204, [])
+        responder.end()
+
+    listener = Listener(handler, host="127.0.0.1", port=0, header_timeout=30.0).start()
+    try:
+        host, port = listener.base_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=HANG) as sock:
+            sock.sendall(b"GET /fail HTTP/1.1\r\nhost: x\r\n\r\n")
+            assert read_all(sock) == b""  # closed, nothing said to the client
+        with socket.create_connection((host, int(port)), timeout=HANG) as sock:
+            sock.sendall(b"GET /fine HTTP/1.1\r\nhost: x\r\n\r\n")
+            assert statuses(sock) == [204]
+    finally:
+        listener.stop()
+    err = capfd.readouterr().err
+    assert "conformance proxy: relaying failed: RuntimeError: a defect" in err and "Traceback" not in err

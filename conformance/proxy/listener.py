@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -352,7 +353,8 @@ class ClientConnection(asyncio.Protocol):
                 responder = Responder(self, request)
                 try:
                     await self._handler(request, responder)
-                except Exception:  # the handler's own failure: this connection ends, the server goes on
+                except Exception as exc:  # the handler's own failure: this connection ends, the server goes on
+                    print(f"conformance proxy: relaying failed: {type(exc).__name__}: {exc}", file=sys.stderr)
                     self._closing = True
                 # The connection is reused only after a whole answer to a whole request: a body left unread
                 # would be taken for the next request.
