@@ -25,6 +25,8 @@ from conformance.transport import Limits, Transport
 ResultCallback = Callable[[CaseResult], None]
 # Told the id of each case as it takes a slot and starts.
 StartCallback = Callable[[str], None]
+# Told a case's exchanges once its answers are all in, before it is judged.
+SentCallback = Callable[[Case, list[Exchange]], None]
 
 
 def build_request(target: Target, step: Step, history: list[dict[str, Any]]) -> Request:
@@ -124,9 +126,8 @@ class Runner:
         finished: list[CaseResult] = []
 
         async def one(case: Case) -> None:
-            result = self.kept.result(await self.run_case(case, self._slots, on_start))
+            result = self.kept.result(await self.run_case(case, self._slots, on_start, self._watch_key))
             finished.append(result)
-            self._watch_key(case, result)
             if on_result is not None:
                 on_result(result)
 
@@ -138,25 +139,30 @@ class Runner:
             raise defect  # outside any one case (a reporter, say): the tool's own defect
         return finished
 
-    def _watch_key(self, case: Case, result: CaseResult) -> None:
-        """Stop the run when its first cases to send anything all got their key rejected."""
-        if not result.exchanges or len(self._key_verdicts) >= KEY_CHECK_CASES:
+    def _watch_key(self, case: Case, exchanges: list[Exchange]) -> None:
+        """Stop the run when its first cases to send anything all got their key rejected (told as each case's
+        answers are in, before it is judged and before another case takes its slot)."""
+        if not exchanges or len(self._key_verdicts) >= KEY_CHECK_CASES:
             return
-        self._key_verdicts.append(any(rejected_key(case, exchange) for exchange in result.exchanges))
+        self._key_verdicts.append(any(rejected_key(case, exchange) for exchange in exchanges))
         if len(self._key_verdicts) == KEY_CHECK_CASES and all(self._key_verdicts):
             self.stop.request(KEY_REJECTED)
 
     async def run_case(
-        self, case: Case, slot: asyncio.Semaphore | None = None, on_start: StartCallback | None = None
+        self,
+        case: Case,
+        slot: asyncio.Semaphore | None = None,
+        on_start: StartCallback | None = None,
+        on_sent: SentCallback | None = None,
     ) -> CaseResult:
         """Send the case's steps in order and judge what came back; any exception is the case's `error`.
 
         `slot` is held while the case's requests are sent, not while it is judged: the next case sends
         meanwhile, and no more cases than the slots send at once. `on_start` hears of the case once it
-        has its slot."""
+        has its slot, `on_sent` once its answers are all in (before the next case can send)."""
         progress = _Progress()
         try:
-            result = await self._run_case(case, progress, slot or contextlib.nullcontext(), on_start)
+            result = await self._run_case(case, progress, slot or contextlib.nullcontext(), on_start, on_sent)
         except Exception as exc:  # one case's trouble must never end the run
             result = case_result(
                 case,
@@ -175,6 +181,7 @@ class Runner:
         progress: _Progress,
         slot: AbstractAsyncContextManager[Any],
         on_start: StartCallback | None,
+        on_sent: SentCallback | None,
     ) -> CaseResult:
         async with slot:
             progress.started = time.monotonic()
@@ -184,16 +191,19 @@ class Runner:
             if missing:
                 return case_result(case, Outcome.SKIPPED, f"the target does not claim: {', '.join(sorted(missing))}")
             refused = await self._send_steps(case, progress)
+            # Its answers are all in: from here a stop spares it.
+            task = asyncio.current_task()
+            if task is not None:
+                self._judging.add(task)
+        try:
+            if on_sent is not None:
+                on_sent(case, progress.exchanges)
             if refused is not None:
                 return refused
-        progress.doing = "the judge failed on this answer"
-        # Judged on a worker thread, and out of the slot: the event loop goes on reading the other cases' answers
-        # meanwhile, so that their arrival times (inter-event gaps, silences) are the wire's, not the judge's.
-        # A stop spares it: its answers are all in.
-        task = asyncio.current_task()
-        if task is not None:
-            self._judging.add(task)
-        try:
+            progress.doing = "the judge failed on this answer"
+            # Judged on a worker thread, and out of the slot: the event loop goes on reading the other cases'
+            # answers meanwhile, so that their arrival times (inter-event gaps, silences) are the wire's, not
+            # the judge's.
             return await asyncio.to_thread(
                 judge,
                 case,
