@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -201,10 +203,10 @@ class Runner:
             if refused is not None:
                 return refused
             progress.doing = "the judge failed on this answer"
-            # Judged on a worker thread, and out of the slot: the event loop goes on reading the other cases'
+            # Judged on the judge's thread, and out of the slot: the event loop goes on reading the other cases'
             # answers meanwhile, so that their arrival times (inter-event gaps, silences) are the wire's, not
             # the judge's.
-            return await asyncio.to_thread(
+            judging = functools.partial(
                 judge,
                 case,
                 progress.exchanges,
@@ -212,6 +214,7 @@ class Runner:
                 profile=self.target.profile,
                 tries=progress.tries,
             )
+            return await asyncio.get_running_loop().run_in_executor(_judge_thread(), judging)
         finally:
             self._judging.discard(task)  # type: ignore[arg-type]
 
@@ -252,6 +255,14 @@ class Runner:
             sent = f"step {index} was sent {len(answers)} times: {', '.join(answers)}"
             progress.notes.append(Finding(RETRY_CHECK, sent, severity=Severity.NOTE))
         return exchange
+
+
+@functools.cache
+def _judge_thread() -> ThreadPoolExecutor:
+    """The one thread that judges, one case at a time. Judging holds the interpreter lock, so more threads
+    would judge no faster; and the checks import some libraries when first needed (jsonschema, a provider's
+    contract), which two threads importing at once can see half-initialised."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="conformance-judge")
 
 
 def _answer(exchange: Exchange) -> str:

@@ -66,3 +66,31 @@ def test_a_stop_spares_a_case_being_judged_and_cancels_the_one_sending(monkeypat
         report = asyncio.run(runner.run_suite(target, cases, concurrency=1, on_start=on_start, stop=stop))
     assert [(result.id, result.outcome.value) for result in report.results] == [(FIRST, "passed")]
     assert report.interrupted == "stopped by the test" and report.not_run == [SECOND]
+
+
+def test_cases_are_judged_one_at_a_time_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Judging holds the interpreter lock (more threads would judge no faster), and the checks import some
+    libraries on first need: two judges importing at once could see them half-initialised."""
+    judge = runner.judge
+    lock = threading.Lock()
+    judging, most, threads = [0], [0], set()
+
+    def counting_judge(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            judging[0] += 1
+            most[0] = max(most[0], judging[0])
+            threads.add(threading.current_thread().name)
+        try:
+            threading.Event().wait(0.05)  # long enough for the judging of cases sent together to overlap
+            return judge(*args, **kwargs)
+        finally:
+            with lock:
+                judging[0] -= 1
+
+    monkeypatch.setattr(runner, "judge", counting_judge)
+    cases = [case for case in load_cases() if case.tier == "smoke"][:6]
+    with ReferenceServer(api_key=KEY) as server:
+        target = Target(base_url=server.base_url, api_key=KEY, reference=True)
+        report = asyncio.run(runner.run_suite(target, cases, concurrency=4))
+    assert len(report.results) == len(cases)
+    assert most == [1] and len(threads) == 1 and threads.pop().startswith("conformance-judge")
