@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conformance.imports import first_import
 from conformance.paths import specs_dir
 
 if TYPE_CHECKING:  # imported where first used: a command that validates nothing does not pay for them
@@ -61,6 +62,7 @@ def document() -> dict[str, Any]:
 
 @functools.cache
 def _registry() -> Registry:
+    first_import("referencing.jsonschema")
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT202012
 
@@ -74,6 +76,7 @@ def schema_names() -> set[str]:
 
 @functools.cache
 def _validator(schema_name: str) -> Draft202012Validator:
+    first_import("jsonschema")
     from jsonschema import Draft202012Validator
 
     if schema_name not in document()["components"]["schemas"]:

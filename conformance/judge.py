@@ -15,6 +15,7 @@ from conformance.cases import Case, Step
 from conformance.checks import run_checks
 from conformance.checks.common import final_message, one_judgement
 from conformance.checks.expect import check_expectations, status_problem
+from conformance.imports import first_import
 from conformance.model import CaseResult, Exchange, Finding, Outcome, Severity
 from conformance.redact import SECRET_HEADERS
 from conformance.retry import describe_answer, expected, transient_status
@@ -191,7 +192,8 @@ def judge(
         input_tokens, output_tokens = usage_tokens(exchanges)
     own_docs = None
     if profile is not None and profile.name != "anthropic":
-        from conformance.own_contract import own_contract, own_docs_verdict  # openapi-core: only when needed
+        first_import("conformance.own_contract")  # openapi-core: only when needed
+        from conformance.own_contract import own_contract, own_docs_verdict
 
         own_docs = own_docs_verdict(exchanges, own_contract(profile.contract_path))
     return case_result(

@@ -14,6 +14,7 @@ from typing import Any
 
 from conformance.bounded_json import parse_json_payload
 from conformance.checks.common import final_message, longest_silence
+from conformance.imports import first_import
 from conformance.model import Exchange, Finding, Response, Severity
 
 # input_tokens_near_step: how far two counts of the same content may differ (count_tokens is an
@@ -190,7 +191,8 @@ def _json_output_problem(message: dict[str, Any], request: Any) -> str | None:
     schema = output_format.get("schema") if isinstance(output_format, dict) else None
     if not isinstance(schema, dict):
         return None
-    from jsonschema import Draft202012Validator  # here: most runs never ask for structured output
+    first_import("jsonschema")  # here: most runs never ask for structured output
+    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
     try:

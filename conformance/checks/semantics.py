@@ -24,6 +24,7 @@ from conformance.checks.common import (
     succeeded,
 )
 from conformance.contract import format_path
+from conformance.imports import first_import
 from conformance.model import Exchange, Finding, Severity
 
 # Stop reasons that say the model finished its turn on its own (so no tool call may be pending).
@@ -408,7 +409,8 @@ def _input_findings(position: int, block: dict[str, Any], tool: dict[str, Any]) 
     schema, value = tool.get("input_schema"), block.get("input")
     if not isinstance(schema, dict) or not isinstance(value, dict):
         return []
-    from jsonschema import Draft202012Validator  # here: only tool calls need it, and it is slow to import
+    first_import("jsonschema")  # here: only tool calls need it, and it is slow to import
+    from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
     try:

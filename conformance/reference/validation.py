@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.imports import first_import
 from conformance.reference import fields as f
 from conformance.reference.content import VERSION_WITHOUT_SAMPLING, ContentValidator, cache_control, known_fields
 from conformance.reference.conversation import check_conversation
@@ -277,7 +278,8 @@ def _validate_custom_tool(tool: dict[str, Any], location: str) -> None:
 
 
 def _check_json_schema(schema: dict[str, Any], location: str) -> None:
-    from jsonschema.exceptions import SchemaError  # here: only requests with tools need it, and it is slow to import
+    first_import("jsonschema")  # here: only requests with tools need it, and it is slow to import
+    from jsonschema.exceptions import SchemaError
     from jsonschema.validators import validator_for
 
     try:
