@@ -25,6 +25,7 @@ from openapi_core.testing import MockRequest, MockResponse
 from openapi_core.validation.schemas import oas32_schema_validators_factory
 
 from conformance.checks.nullable import NULLABLE_NOTE, REQUIRED_PROPERTY
+from conformance.contract import format_path
 from conformance.model import OWN_DOCS_OUTCOMES, Exchange, Finding, Severity, SSEEvent
 from conformance.specs.documents import SpecError, load
 
@@ -45,7 +46,6 @@ class OwnContract:
         server = urlsplit(str((document.get("servers") or [{}])[0].get("url", ""))).path.rstrip("/")
         document["servers"] = [{"url": "/"}]
         self.api = OpenAPI.from_dict(document, base_uri=path.resolve().as_uri(), config=Config(spec_validator_cls=None))
-        self.document = document
         # Longest first: the most specific documented path wins.
         self.paths = sorted(((server + key, key) for key in document.get("paths") or {}), key=lambda p: -len(p[0]))
 
@@ -93,12 +93,12 @@ def check_own_docs(exchange: Exchange, contract: OwnContract) -> list[Finding] |
     request = MockRequest("http://target", method, key, content_type="application/json")
 
     def validate_encoded(encoded: bytes) -> None:
-        contract.api.validate_response(request, MockResponse(encoded, status_code=status, content_type=content_type))
+        answer = MockResponse(encoded, status_code=response.status, content_type=content_type)
+        contract.api.validate_response(request, answer)
 
     def validate(instance: Any) -> None:
         validate_encoded(json.dumps(instance).encode())
 
-    status = response.status
     try:
         validate_encoded(body)
     except Exception as exc:  # openapi-core wraps the why (status, media type, schema) in its causes
@@ -175,8 +175,7 @@ def _fill_null(instance: Any, error: Any, filled: list[str]) -> bool:
     if match.group(1) in holder:
         return False
     holder[match.group(1)] = None
-    path = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in error.absolute_path)
-    filled.append(f"'{path.lstrip('.') + '.' if path else ''}{match.group(1)}'")
+    filled.append(f"'{format_path([*error.absolute_path, match.group(1)])}'")
     return True
 
 

@@ -179,9 +179,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_BASELINE] = load_baseline(baseline_path) if baseline_path else None
     except (CaseError, ProfileError, BaselineError, UnknownName, UsageError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    names = {marker_name("tier", c.tier) for c in cases} | {marker_name("feature", c.feature) for c in cases}
-    names |= {marker_name("profile", p.name) for p in profiles}
-    for name in sorted(names):
+    markers = {marker_name("tier", c.tier) for c in cases} | {marker_name("feature", c.feature) for c in cases}
+    markers |= {marker_name("profile", p.name) for p in profiles}
+    for name in sorted(markers):
         config.addinivalue_line("markers", f"{name}: conformance cases of this tier, feature or consumer profile")
     config.stash[_CASES] = chosen
     config.stash[_PROFILES] = profiles

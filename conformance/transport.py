@@ -156,12 +156,6 @@ class _FirstUseTransport:
         if self._transport is not None:
             await self._transport.aclose()
 
-    async def __aenter__(self) -> _FirstUseTransport:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
 
 class Transport:
     """An httpx client that turns requests into recorded, bounded, redacted exchanges."""

@@ -46,8 +46,10 @@ def test_durations_are_kept_per_target_and_a_damaged_file_is_none() -> None:
     assert load_durations("http://b") == {}
     folder = private_cache_dir()
     assert folder is not None
-    for path in folder.glob("durations-*.json"):
-        path.write_text('{"x": "slow", "y": -1, "z": 3')
+    (kept,) = folder.glob("durations-*.json")
+    kept.write_text('{"x": "slow", "y": -1, "w": true, "z": 3}')  # only what can be a duration is read
+    assert load_durations("http://a") == {"z": 3}
+    kept.write_text('{"x": 1.0, "z": 3')  # cut short
     assert load_durations("http://a") == {}
 
 

@@ -21,7 +21,6 @@ process from then on, as stderr says once.
 from __future__ import annotations
 
 import contextlib
-import io
 import multiprocessing
 import os
 import pickle
@@ -41,7 +40,7 @@ from conformance.proxy.judging import (
 )
 from conformance.proxy.recording import raw_exchange
 from conformance.redact import Redactor
-from conformance.report.evidence import EvidenceBudget
+from conformance.report.evidence import RUN_BUDGET_CHARS, EvidenceBudget
 
 if TYPE_CHECKING:
     from conformance.model import CaseResult
@@ -139,21 +138,22 @@ SpoolRecord = tuple["CaseResult", int, "str | None", "int | None"]  # result, bu
 
 def read_spool(path: Path, start: int = 0, end: int | None = None) -> tuple[list[SpoolRecord], int]:
     """The records of the spool between `start` and `end` (its end when None), and where the last whole
-    one ends: a record cut short (its writer died) is not one."""
+    one ends: a record cut short (its writer died) is not one. Read record by record, not whole."""
+    records: list[SpoolRecord] = []
     try:
-        with path.open("rb") as handle:
-            handle.seek(start)
-            data = handle.read() if end is None else handle.read(end - start)
+        handle = path.open("rb")
     except FileNotFoundError:  # removed from under the session: nothing left to read
-        return [], start
-    records, stream, whole = [], io.BytesIO(data), 0
-    while whole < len(data):
-        try:
-            records.append(pickle.load(stream))
-        except (EOFError, pickle.UnpicklingError, ValueError, AttributeError, IndexError):
-            break
-        whole = stream.tell()
-    return records, start + whole
+        return records, start
+    with handle:
+        handle.seek(start)
+        whole = start
+        while end is None or whole < end:
+            try:
+                records.append(pickle.load(handle))
+            except (EOFError, pickle.UnpicklingError, ValueError, AttributeError, IndexError):
+                break
+            whole = handle.tell()
+    return records, whole
 
 
 class Judging:
@@ -206,7 +206,7 @@ class JudgeProcess:
         self.files = files
         self.spool_size = 0  # where the last acknowledged verdict ends in the spool
         self.recorded = 0  # verdicts written so far
-        self._budget_left = EvidenceBudget().left
+        self._budget_left = RUN_BUDGET_CHARS
         self._process: multiprocessing.process.BaseProcess | None = None
         self._connection: Connection | None = None
         self._in_process: tuple[Judging, Outputs] | None = None
@@ -282,7 +282,7 @@ class JudgeProcess:
 
     def _record_failure(self, number: int, capture: Capture, error: BaseException) -> Note:
         """The verdict on the exchange a dead child held, written here (no child writes meanwhile)."""
-        judging = Judging(self.limits, self.profile, self.redactor, _budget(self._budget_left))
+        judging = Judging(self.limits, self.profile, self.redactor, EvidenceBudget(left=self._budget_left))
         outputs = Outputs(self.files, self.redactor, self.recorded)
         try:
             note = outputs.record(judging.failed(number, capture, error))
@@ -310,21 +310,14 @@ class JudgeProcess:
                 "conformance proxy: the judging process died twice; judging goes on in the proxy's own process",
                 file=sys.stderr,
             )
-            redactor = Redactor(list(self.redactor.secrets), public_headers=self.redactor.public_headers)
-            judging = Judging(self.limits, self.profile, redactor, _budget(self._budget_left))
-            self._in_process = (judging, Outputs(self.files, redactor, self.recorded))
+            judging = Judging(self.limits, self.profile, self.redactor, EvidenceBudget(left=self._budget_left))
+            self._in_process = (judging, Outputs(self.files, self.redactor, self.recorded))
         return JudgeProcessDied(f"the judging process ended ({how}) while judging it")
 
 
 def _truncate(path: Path, size: int) -> None:
     with path.open("r+b") as handle:
         handle.truncate(size)
-
-
-def _budget(left: int) -> EvidenceBudget:
-    budget = EvidenceBudget()
-    budget.left = left
-    return budget
 
 
 def _serve(
@@ -340,7 +333,8 @@ def _serve(
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
     secrets, public_headers, budget_left = state
-    judging = Judging(limits, profile, Redactor(secrets, public_headers=public_headers), _budget(budget_left))
+    redactor = Redactor(secrets, public_headers=public_headers)
+    judging = Judging(limits, profile, redactor, EvidenceBudget(left=budget_left))
     outputs = Outputs(files, judging.redactor, done)
     try:
         while True:

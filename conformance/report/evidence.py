@@ -109,8 +109,9 @@ class EvidenceBudget:
     are idempotent.
     """
 
-    def __init__(self, run_chars: int = RUN_BUDGET_CHARS) -> None:
-        self.left = run_chars
+    def __init__(self, run_chars: int = RUN_BUDGET_CHARS, left: int | None = None) -> None:
+        """`left`: what is left to spend, when some of the run's budget is spent already (all of it by default)."""
+        self.left = run_chars if left is None else left
         self.run_chars = run_chars
 
     def report(self, report: RunReport) -> RunReport:
