@@ -31,6 +31,7 @@ KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal i
 HELLO = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]})
 HEAD = f"POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: {KEY}\r\nanthropic-version: 2023-06-01\r\n"
 REQUEST = (HEAD + f"content-type: application/json\r\ncontent-length: {len(HELLO)}\r\n\r\n{HELLO}").encode()
+REQUEST_HEAD, REQUEST_BODY = REQUEST.split(b"\r\n\r\n", 1)
 # A head that stays well-formed however much of it has come: a header line at a time, never ended.
 DRIPPED_HEAD = (HEAD + "".join(f"x-pad-{n}: y\r\n" for n in range(40))).encode()
 HANG = 15.0  # past this a test has hung; far above the header timeouts it uses, below no bound it tests
@@ -39,6 +40,13 @@ HANG = 15.0  # past this a test has hung; far above the header timeouts it uses,
 @contextmanager
 def proxy_to(upstream: str, out: Path, header_timeout: float) -> Iterator[ProxyServer]:
     with ProxyServer(upstream, ProxySession(upstream, out), header_timeout=header_timeout) as proxy:
+        yield proxy
+
+
+@contextmanager
+def to_reference(tmp_path: Path, header_timeout: float = 30.0) -> Iterator[ProxyServer]:
+    """The proxy in front of the reference server."""
+    with ReferenceServer(api_key=KEY) as upstream, proxy_to(upstream.base_url, tmp_path, header_timeout) as proxy:
         yield proxy
 
 
@@ -78,6 +86,14 @@ def statuses(sock: socket.socket, count: int = 1) -> list[int]:
     return found
 
 
+def read_all(sock: socket.socket) -> bytes:
+    """Everything the proxy sends until it closes the connection."""
+    said = b""
+    while chunk := sock.recv(65536):
+        said += chunk
+    return said
+
+
 def drip(sock: socket.socket, data: bytes, pause: float, give_up: float = 6.0) -> tuple[bool, float]:
     """Send `data` a byte every `pause` seconds until the proxy closes the connection or `give_up` seconds
     have passed (by default past the idle keep-alive timeout, 5 s); (closed, seconds taken).
@@ -104,7 +120,7 @@ def drip(sock: socket.socket, data: bytes, pause: float, give_up: float = 6.0) -
 
 @pytest.mark.parametrize("kept_alive", [False, True], ids=["first-request", "second-request"])
 def test_a_head_dripped_past_the_header_timeout_is_cut_off(tmp_path: Path, kept_alive: bool) -> None:
-    with ReferenceServer(api_key=KEY) as upstream, proxy_to(upstream.base_url, tmp_path, header_timeout=1.0) as proxy:
+    with to_reference(tmp_path, header_timeout=1.0) as proxy:
         with connected(proxy) as sock:
             if kept_alive:
                 sock.sendall(REQUEST)
@@ -120,15 +136,10 @@ def test_a_head_dripped_past_the_header_timeout_is_cut_off(tmp_path: Path, kept_
 
 
 def test_a_body_dripped_after_timely_headers_is_not_cut_off(tmp_path: Path) -> None:
-    head, body = REQUEST.split(b"\r\n\r\n", 1)
-    with (
-        ReferenceServer(api_key=KEY) as upstream,
-        proxy_to(upstream.base_url, tmp_path, header_timeout=0.5) as proxy,
-        connected(proxy) as sock,
-    ):
-        sock.sendall(head + b"\r\n\r\n")
+    with to_reference(tmp_path, header_timeout=0.5) as proxy, connected(proxy) as sock:
+        sock.sendall(REQUEST_HEAD + b"\r\n\r\n")
         started = time.monotonic()
-        pieces = [body[i : i + 10] for i in range(0, len(body), 10)]
+        pieces = [REQUEST_BODY[i : i + 10] for i in range(0, len(REQUEST_BODY), 10)]
         for piece in pieces:
             time.sleep(2.0 / len(pieces))
             sock.sendall(piece)
@@ -165,7 +176,7 @@ def test_a_pipelined_request_waiting_on_a_slow_upstream_is_not_cut_off(tmp_path:
 
 
 def test_a_head_past_its_bound_is_answered_400(tmp_path: Path) -> None:
-    with ReferenceServer(api_key=KEY) as upstream, proxy_to(upstream.base_url, tmp_path, header_timeout=30.0) as proxy:
+    with to_reference(tmp_path, header_timeout=30.0) as proxy:
         with connected(proxy) as sock:
             sock.sendall(HEAD.encode())
             line = b"x-pad: " + b"y" * 1000 + b"\r\n"
@@ -209,12 +220,10 @@ def test_a_malformed_request_is_answered_400_without_a_traceback(
     tmp_path: Path, request_bytes: bytes, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    with ReferenceServer(api_key=KEY) as upstream, proxy_to(upstream.base_url, tmp_path, header_timeout=30.0) as proxy:
+    with to_reference(tmp_path, header_timeout=30.0) as proxy:
         with connected(proxy) as sock:
             sock.sendall(request_bytes)
-            said = b""
-            while chunk := sock.recv(4096):
-                said += chunk
+            said = read_all(sock)
         assert said.startswith(b"HTTP/1.1 400 ") and b"connection: close" in said.lower(), said
         with connected(proxy) as sock:  # the next client is served
             sock.sendall(REQUEST)
@@ -224,29 +233,16 @@ def test_a_malformed_request_is_answered_400_without_a_traceback(
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR or record.exc_info]
 
 
-def read_all(sock: socket.socket) -> bytes:
-    """Everything the proxy sends until it closes the connection."""
-    said = b""
-    while chunk := sock.recv(65536):
-        said += chunk
-    return said
-
-
 def test_a_client_expecting_100_continue_is_told_to_go_on(tmp_path: Path) -> None:
-    head, body = REQUEST.split(b"\r\n\r\n", 1)
-    with (
-        ReferenceServer(api_key=KEY) as upstream,
-        proxy_to(upstream.base_url, tmp_path, header_timeout=30.0) as proxy,
-        connected(proxy) as sock,
-    ):
-        sock.sendall(head + b"\r\nexpect: 100-continue\r\n\r\n")
+    with to_reference(tmp_path, header_timeout=30.0) as proxy, connected(proxy) as sock:
+        sock.sendall(REQUEST_HEAD + b"\r\nexpect: 100-continue\r\n\r\n")
         assert sock.recv(1024) == b"HTTP/1.1 100 Continue\r\n\r\n"  # before any body byte is sent
-        sock.sendall(body)
+        sock.sendall(REQUEST_BODY)
         assert statuses(sock) == [200]
 
 
 def test_an_http_10_client_gets_an_answer_ended_by_the_connection(tmp_path: Path) -> None:
-    with ReferenceServer(api_key=KEY) as upstream, proxy_to(upstream.base_url, tmp_path, header_timeout=30.0) as proxy:
+    with to_reference(tmp_path, header_timeout=30.0) as proxy:
         with connected(proxy) as sock:
             sock.sendall(REQUEST.replace(b"HTTP/1.1", b"HTTP/1.0", 1))
             said = read_all(sock)
@@ -262,9 +258,8 @@ def test_a_request_whose_body_was_not_read_ends_its_connection_and_the_next_one_
         probe.bind(("127.0.0.1", 0))
         unreachable = f"http://127.0.0.1:{probe.getsockname()[1]}"  # bound, not listening: refused
         with proxy_to(unreachable, tmp_path, header_timeout=30.0) as proxy:
-            head, body = REQUEST.split(b"\r\n\r\n", 1)
             with connected(proxy) as sock:
-                sock.sendall(head + b"\r\n\r\n" + body[:10])  # the body's first bytes only
+                sock.sendall(REQUEST_HEAD + b"\r\n\r\n" + REQUEST_BODY[:10])  # the body's first bytes only
                 said = read_all(sock)
             assert said.startswith(b"HTTP/1.1 502 ") and b"conformance proxy" in said
             with connected(proxy) as sock:
@@ -296,3 +291,29 @@ def test_a_handler_that_fails_ends_its_connection_in_one_line_and_the_next_is_se
         listener.stop()
     err = capfd.readouterr().err
     assert "conformance proxy: relaying failed: RuntimeError: a defect" in err and "Traceback" not in err
+
+
+def test_a_body_larger_than_the_buffer_reaches_a_slow_handler_whole() -> None:
+    """Past BODY_HIGH_WATER buffered bytes the connection stops being read, and reading resumes as the
+    handler takes the body: a large upload read slowly arrives whole, and is answered."""
+    from conformance.proxy.listener import BODY_HIGH_WATER, IncomingRequest, Listener, Responder
+
+    sent = bytes(range(256)) * (4 * BODY_HIGH_WATER // 256)  # four times what is buffered at most
+    received = bytearray()
+
+    async def slow_reader(request: IncomingRequest, responder: Responder) -> None:
+        async for chunk in request.body():
+            received.extend(chunk)
+            await asyncio.sleep(0.001)
+        responder.start(204, [])
+        responder.end()
+
+    listener = Listener(slow_reader, host="127.0.0.1", port=0, header_timeout=30.0).start()
+    try:
+        host, port = listener.base_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=HANG) as sock:
+            sock.sendall(b"POST /up HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % len(sent) + sent)
+            assert statuses(sock) == [204]
+    finally:
+        listener.stop()
+    assert bytes(received) == sent

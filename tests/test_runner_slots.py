@@ -40,8 +40,23 @@ def test_the_next_case_sends_while_the_one_before_is_judged(monkeypatch: pytest.
         report = asyncio.run(runner.run_suite(target, cases, concurrency=1, on_start=on_start))
     assert seen_while_judging == [True]
     assert [result.outcome.value for result in report.results] == ["passed", "passed"]
-    # A case's duration runs from the moment it had its slot: the first's judging is not the second's.
-    assert all(result.duration < 5 for result in report.results)
+
+
+def test_a_cases_duration_runs_from_the_moment_it_has_its_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one slot, the second case waits while the first sends slowly: that wait is not its duration."""
+    send = runner.Runner._send
+
+    async def slow_first(self: runner.Runner, request: Any, *args: Any) -> Any:
+        if request.url.endswith("/count_tokens"):  # the first case's request
+            await asyncio.sleep(1.0)
+        return await send(self, request, *args)
+
+    monkeypatch.setattr(runner.Runner, "_send", slow_first)
+    with ReferenceServer(api_key=KEY) as server:
+        target = Target(base_url=server.base_url, api_key=KEY, reference=True)
+        report = asyncio.run(runner.run_suite(target, [CASES[FIRST], CASES[SECOND]], concurrency=1))
+    durations = {result.id: result.duration for result in report.results}
+    assert durations[FIRST] >= 1.0 and durations[SECOND] < 1.0, durations
 
 
 def test_a_stop_spares_a_case_being_judged_and_cancels_the_one_sending(monkeypatch: pytest.MonkeyPatch) -> None:

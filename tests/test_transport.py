@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import secrets
@@ -391,12 +392,26 @@ def test_a_body_cut_by_the_timeout_could_not_be_judged() -> None:
     )
 
 
-def test_an_https_target_is_verified_though_plain_http_loads_no_certificates(tmp_path) -> None:
-    """The TLS context is made on the first https request, and verifies: a self-signed certificate fails
-    the exchange in words, as it would with a context made up front."""
+def test_an_https_target_is_verified_though_plain_http_loads_no_certificates(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verifying TLS context is made on the first https request, not before (plain http loads no CA
+    bundle), and verifies: a self-signed certificate fails the exchange in words."""
     import shutil
     import ssl
     import subprocess
+
+    import httpx._transports.default as httpx_default
+
+    verifying: list[str] = []  # a verifying context made: when
+    make_context = httpx_default.create_ssl_context
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("verify", True) is not False:
+            verifying.append("made")
+        return make_context(*args, **kwargs)
+
+    monkeypatch.setattr(httpx_default, "create_ssl_context", counted)
 
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
@@ -407,16 +422,22 @@ def test_an_https_target_is_verified_though_plain_http_loads_no_certificates(tmp
     context.load_cert_chain(cert, key)
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(head(200, "application/json") + b"{}")
-        await writer.drain()
+        with contextlib.suppress(OSError):  # the https client hangs up at the handshake
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(head(200, "application/json") + b"{}")
+            await writer.drain()
         writer.close()
 
     async def main() -> object:
         server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=context)
-        port = server.sockets[0].getsockname()[1]
-        async with server, Transport(limits=Limits(timeout=5, max_silence=2)) as transport:
+        plain = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port, plain_port = server.sockets[0].getsockname()[1], plain.sockets[0].getsockname()[1]
+        async with server, plain, Transport(limits=Limits(timeout=5, max_silence=2)) as transport:
+            answered = await transport.send(Request(method="POST", url=f"http://127.0.0.1:{plain_port}/x", body={}))
+            assert answered.response is not None and verifying == []
             return await transport.send(Request(method="POST", url=f"https://127.0.0.1:{port}/v1/messages", body={}))
 
     exchange = asyncio.run(main())
+    assert verifying == ["made"]
     assert exchange.response is None
     assert "CERTIFICATE_VERIFY_FAILED" in (exchange.error or ""), exchange.error
