@@ -207,7 +207,7 @@ class UpstreamResponse:
     @property
     def sized(self) -> bool:
         """The answer states its length."""
-        return any(name.lower() == b"content-length" for name, _ in self.headers)
+        return _declares(self.headers, b"content-length")
 
     @property
     def ready(self) -> bool:
@@ -234,8 +234,8 @@ class UpstreamResponse:
             if connection.error is not None:
                 raise connection.error
             if connection.at_eof:
-                if not _framed(connection.headers):
-                    self._release(reuse=False)  # an answer delimited by the end of the connection
+                if not _declares(connection.headers, b"content-length", b"transfer-encoding"):
+                    self._release(reuse=False)  # no length nor chunks: the connection's end is the answer's
                     return
                 raise UpstreamError("the upstream closed the connection before the answer ended")
             await connection.wait()
@@ -331,7 +331,7 @@ class Upstream:
         headers: list[tuple[bytes, bytes]],
         body: AsyncIterator[bytes] | None,
     ) -> None:
-        chunked = body is not None and not any(name.lower() == b"content-length" for name, _ in headers)
+        chunked = body is not None and not _declares(headers, b"content-length")
         lines = [f"{method} {self.path}{target} HTTP/1.1".encode("latin-1"), b"host: " + self.host_header]
         lines += [name + b": " + value for name, value in headers]
         if chunked:
@@ -356,9 +356,9 @@ class Upstream:
             connection.close()
 
 
-def _framed(headers: list[tuple[bytes, bytes]]) -> bool:
-    """The answer says where its body ends (a length, or chunks); otherwise the end of the connection does."""
-    return any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in headers)
+def _declares(headers: list[tuple[bytes, bytes]], *names: bytes) -> bool:
+    """Whether `headers` hold one of `names` (lower-case)."""
+    return any(name.lower() in names for name, _ in headers)
 
 
 def _reason(exc: BaseException) -> str:
