@@ -24,7 +24,14 @@ from typing import Any, BinaryIO
 import pytest
 
 from conformance.proxy import ProxyServer, ProxySession
-from conformance.proxy.listener import MAX_HEAD_BYTES
+from conformance.proxy.listener import (
+    BODY_HIGH_WATER,
+    MAX_HEAD_BYTES,
+    Handler,
+    IncomingRequest,
+    Listener,
+    Responder,
+)
 from conformance.reference import ReferenceServer
 
 KEY = "test-key-" + secrets.token_hex(16)  # made per run: no key-like literal in the repository
@@ -51,8 +58,18 @@ def to_reference(tmp_path: Path, header_timeout: float = 30.0) -> Iterator[Proxy
 
 
 @contextmanager
-def connected(proxy: ProxyServer) -> Iterator[socket.socket]:
-    host, port = proxy.base_url.removeprefix("http://").split(":")
+def listening(handler: Handler) -> Iterator[Listener]:
+    """The proxy's server side alone, serving `handler`."""
+    listener = Listener(handler, host="127.0.0.1", port=0, header_timeout=30.0).start()
+    try:
+        yield listener
+    finally:
+        listener.stop()
+
+
+@contextmanager
+def connected(server: ProxyServer | Listener) -> Iterator[socket.socket]:
+    host, port = server.base_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=HANG) as sock:
         yield sock
 
@@ -270,7 +287,6 @@ def test_a_request_whose_body_was_not_read_ends_its_connection_and_the_next_one_
 def test_a_handler_that_fails_ends_its_connection_in_one_line_and_the_next_is_served(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from conformance.proxy.listener import IncomingRequest, Listener, Responder
 
     async def handler(request: IncomingRequest, responder: Responder) -> None:
         if request.target == "/fail":
@@ -278,17 +294,13 @@ def test_a_handler_that_fails_ends_its_connection_in_one_line_and_the_next_is_se
         responder.start(204, [])
         responder.end()
 
-    listener = Listener(handler, host="127.0.0.1", port=0, header_timeout=30.0).start()
-    try:
-        host, port = listener.base_url.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=HANG) as sock:
+    with listening(handler) as listener:
+        with connected(listener) as sock:
             sock.sendall(b"GET /fail HTTP/1.1\r\nhost: x\r\n\r\n")
             assert read_all(sock) == b""  # closed, nothing said to the client
-        with socket.create_connection((host, int(port)), timeout=HANG) as sock:
+        with connected(listener) as sock:
             sock.sendall(b"GET /fine HTTP/1.1\r\nhost: x\r\n\r\n")
             assert statuses(sock) == [204]
-    finally:
-        listener.stop()
     err = capfd.readouterr().err
     assert "conformance proxy: relaying failed: RuntimeError: a defect" in err and "Traceback" not in err
 
@@ -296,7 +308,6 @@ def test_a_handler_that_fails_ends_its_connection_in_one_line_and_the_next_is_se
 def test_a_body_larger_than_the_buffer_reaches_a_slow_handler_whole() -> None:
     """Past BODY_HIGH_WATER buffered bytes the connection stops being read, and reading resumes as the
     handler takes the body: a large upload read slowly arrives whole, and is answered."""
-    from conformance.proxy.listener import BODY_HIGH_WATER, IncomingRequest, Listener, Responder
 
     sent = bytes(range(256)) * (4 * BODY_HIGH_WATER // 256)  # four times what is buffered at most
     received = bytearray()
@@ -308,12 +319,7 @@ def test_a_body_larger_than_the_buffer_reaches_a_slow_handler_whole() -> None:
         responder.start(204, [])
         responder.end()
 
-    listener = Listener(slow_reader, host="127.0.0.1", port=0, header_timeout=30.0).start()
-    try:
-        host, port = listener.base_url.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=HANG) as sock:
-            sock.sendall(b"POST /up HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % len(sent) + sent)
-            assert statuses(sock) == [204]
-    finally:
-        listener.stop()
+    with listening(slow_reader) as listener, connected(listener) as sock:
+        sock.sendall(b"POST /up HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % len(sent) + sent)
+        assert statuses(sock) == [204]
     assert bytes(received) == sent
