@@ -201,3 +201,40 @@ def test_the_spool_is_read_to_its_last_whole_record_and_removed_once_the_reports
     assert [judged(result) for result in report.results] == [True, True]
     assert len(paths["results"].read_text().splitlines()) == 2
     assert not (tmp_path / "out" / SPOOL_FILE).exists()
+
+
+def test_a_judge_killed_mid_batch_keeps_what_it_finished_fails_what_it_held_and_hands_on_the_rest(
+    tmp_path: Path,
+) -> None:
+    """One batch of three, the judging process killed on the second: the first is read back from the spool,
+    the second is an error, the third is judged by the replacement; each has one line, in order."""
+    import threading
+
+    from conformance.proxy.judge_process import JudgeProcess, SessionFiles, read_spool
+    from conformance.redact import Redactor
+    from conformance.transport import Limits
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    trap = Trap({"proxy.0002": "hang", "proxy.0003": "note"}, marks)
+    files = SessionFiles(tmp_path / "spool", tmp_path / "results.jsonl")
+    judge = JudgeProcess(Limits(), TrapProfile((trap,)), Redactor(), files)  # type: ignore[arg-type]
+    judge.start()
+    notes: list[object] = []
+    batch = threading.Thread(target=lambda: notes.extend(judge.judge_all(1, [capture(), capture(), capture()])))
+    try:
+        batch.start()
+        os.kill(pid_judging(marks, "proxy.0002"), signal.SIGKILL)
+        batch.join(JUDGED_IN_TIME)
+    finally:
+        judge.close()
+    assert len(notes) == 3
+    results = [result for result, *_ in read_spool(files.spool)[0]]
+    assert [(result.id, judged(result)) for result in results] == [
+        ("proxy.0001", True),
+        ("proxy.0002", False),
+        ("proxy.0003", True),
+    ]
+    assert results[1].reason.startswith("the judge failed on this exchange: JudgeProcessDied: ")
+    lines = [json.loads(line)["id"] for line in files.lines.read_text().splitlines()]
+    assert lines == ["proxy.0001", "proxy.0002", "proxy.0003"]
