@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import re
 import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -144,6 +148,36 @@ def test_stop_closes_the_port() -> None:
         pass
     with pytest.raises(RuntimeError):
         _ = server.base_url
+
+
+def test_stop_lets_an_answer_being_sent_finish_and_closes_idle_connections() -> None:
+    """Stopping does not pause when nothing is left to close, but still waits for an answer in progress."""
+    inner = create_app()
+    arrived, release = threading.Event(), threading.Event()
+
+    async def slow(scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and (b"x-slow", b"1") in scope["headers"]:
+            arrived.set()
+            await asyncio.to_thread(release.wait, 10)
+        await inner(scope, receive, send)
+
+    server = ReferenceServer(app=slow).start()
+    host, port = server.base_url.removeprefix("http://").split(":")
+    with httpx.Client(base_url=server.base_url, headers=HEADERS) as idle, ThreadPoolExecutor(1) as pool:
+        assert idle.post("/v1/messages", json=body()).status_code == 200  # a kept-alive connection, left idle
+        slow_headers = {**HEADERS, "x-slow": "1"}
+        answer = pool.submit(httpx.post, server.base_url + "/v1/messages", json=body(), headers=slow_headers)
+        assert arrived.wait(10)
+        server.request_stop()
+        for _ in range(1000):  # the shutdown has begun once the port refuses connections
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+            except OSError:
+                break
+            time.sleep(0.01)
+        release.set()
+        server.stop()
+        assert answer.result(10).status_code == 200  # answered whole, not cut off by the stop
 
 
 def test_serves_any_asgi_app_wrapping_the_reference_app() -> None:

@@ -22,10 +22,11 @@ STOP_TIMEOUT = 10.0
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, but stopping as soon as it is asked to (`wake`), not at its next tick.
+    """uvicorn's server, but stopping as soon as it is asked to (`wake`), not at its next tick, and
+    without pausing when nothing is left to close.
 
-    uvicorn checks `should_exit` every 0.1 s; a run that has written its reports would wait out the
-    rest of that tick for nothing.
+    uvicorn checks `should_exit` every 0.1 s, then sleeps 0.1 s before it looks at the connections; a run
+    that has written its reports would wait out both for nothing.
     """
 
     _loop: asyncio.AbstractEventLoop | None = None
@@ -41,6 +42,23 @@ class _Server(uvicorn.Server):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), 0.1)
             should_exit = await self.on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown, without its fixed 0.1 s pause: it asks every connection to close, then waits
+        (looking every 5 ms, where uvicorn sleeps 0.1 s first and looks every 0.1 s) while one is still
+        answering or a task is still running. A run that has closed its connections stops at once."""
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        while (self.server_state.connections or self.server_state.tasks) and not self.force_exit:
+            await asyncio.sleep(0.005)
+        for server in self.servers:
+            await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
 
     def wake(self) -> None:
         """Have the loop look at `should_exit` now (from any thread)."""

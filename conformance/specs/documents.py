@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import yaml
-
+from conformance import kept
 from conformance.paths import specs_dir
+
+# Parsed documents kept between runs at the most (the contracts of specs/, and a few of one's own).
+MAX_KEPT_DOCUMENTS = 32
 
 
 class SpecError(ValueError):
@@ -49,15 +51,21 @@ class Located:
         return Located(self.file, pointer, value)
 
 
-class _SafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """Safe YAML loading (libyaml's when available: vendored specs run to megabytes) where
-    `2023-06-01` stays a string: JSON has no dates, and neither has OpenAPI."""
+@functools.cache
+def _yaml_loader() -> Any:
+    """Safe YAML loading (libyaml's when available: vendored specs run to megabytes) where `2023-06-01`
+    stays a string: JSON has no dates, and neither has OpenAPI. PyYAML is imported on the first YAML text
+    parsed: a run whose documents are all kept (conformance.kept) never needs it."""
+    import yaml
 
+    class SafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        pass
 
-_SafeLoader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+    SafeLoader.yaml_implicit_resolvers = {
+        key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return SafeLoader
 
 
 def parse(text: str, name: str = "<text>") -> Any:
@@ -68,15 +76,25 @@ def parse(text: str, name: str = "<text>") -> Any:
             return json.loads(text)
         except json.JSONDecodeError:
             pass
+    import yaml
+
     try:
-        return yaml.load(text, Loader=_SafeLoader)
+        return yaml.load(text, Loader=_yaml_loader())
     except yaml.YAMLError as exc:
         raise SpecError(f"{name}: neither JSON nor YAML: {exc}") from None
 
 
 @functools.lru_cache(maxsize=64)
 def _load(path: Path, mtime_ns: int) -> Any:
-    return parse(path.read_text(encoding="utf-8"), str(path))
+    """The parsed document, kept between runs (conformance.kept) until the file or this parser changes:
+    the canonical contract takes some 50 ms to parse, a kept copy under 5 ms to read."""
+    entry = kept.entry("document", [Path(__file__), path])
+    document = kept.cached(entry) if entry is not None else None
+    if document is None:
+        document = parse(path.read_text(encoding="utf-8"), str(path))
+        if entry is not None:
+            kept.keep(entry, document, MAX_KEPT_DOCUMENTS)
+    return document
 
 
 _RECORDERS: list[set[Path]] = []

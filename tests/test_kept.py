@@ -1,9 +1,11 @@
-"""The loaded catalogue is kept between runs in a private folder, and never trusted once anything it came from
-changed, nor read from a folder others could write to."""
+"""What a run keeps for the next (the loaded catalogue, parsed documents) is kept in a private folder, and never
+trusted once anything it came from changed, nor read from a folder others could write to."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from conformance import cases as cases_module
 from conformance import catalogue_cache
 from conformance.cases import load_cases
 from conformance.private_cache import FOLDER_PREFIX, private_cache_dir
+from conformance.specs import documents
 
 CASE_FILE = """\
 feature: demo
@@ -90,3 +93,66 @@ def test_old_entries_are_removed(scratch: Path, monkeypatch: pytest.MonkeyPatch)
         load_cases(scratch)
     folder = private_cache_dir()
     assert folder is not None and len(list(folder.glob("catalogue-*.pickle"))) == 2
+
+
+# --- parsed documents -------------------------------------------------------------------------------
+
+SPEC = "openapi: 3.1.0\ninfo: {title: demo, version: '2023-06-01'}\npaths: {}\n"
+
+
+def _parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Count the texts parsed, with the in-process cache emptied first (a new run, as far as loading goes)."""
+    documents._load.cache_clear()
+    calls: list[str] = []
+    real = documents.parse
+    monkeypatch.setattr(documents, "parse", lambda text, name="<text>": calls.append(name) or real(text, name))
+    return calls
+
+
+def test_a_parsed_document_is_kept_for_the_next_run_until_the_file_changes(
+    scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = scratch / "spec.yaml"
+    spec.write_text(SPEC)
+    calls = _parses(monkeypatch)
+    assert documents.load(spec)["info"]["version"] == "2023-06-01"  # a date stays a string
+    documents._load.cache_clear()
+    assert documents.load(spec)["info"]["title"] == "demo"
+    assert len(calls) == 1
+    spec.write_text(SPEC.replace("demo", "other"))
+    os.utime(spec, ns=(1, 1))
+    documents._load.cache_clear()
+    assert documents.load(spec)["info"]["title"] == "other"
+    assert len(calls) == 2
+
+
+def test_a_damaged_document_entry_means_parsing_the_file_again(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = scratch / "spec.yaml"
+    spec.write_text(SPEC)
+    calls = _parses(monkeypatch)
+    documents.load(spec)
+    folder = private_cache_dir()
+    assert folder is not None
+    for entry in folder.glob("document-*.pickle"):
+        entry.write_bytes(b"\x80\x05not a pickle")
+    documents._load.cache_clear()
+    assert documents.load(spec)["info"]["title"] == "demo"
+    assert len(calls) == 2
+
+
+def test_with_the_contract_kept_judging_needs_no_yaml(tmp_path: Path) -> None:
+    """The second process to read the canonical contract reads it kept, and never imports PyYAML."""
+    code = (
+        "import sys\n"
+        "from conformance import contract\n"
+        "assert contract.document()['components']['schemas']['Message']\n"
+        "print('yaml' in sys.modules)"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    imported = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert imported == ["True", "False"]
