@@ -203,13 +203,11 @@ def test_the_spool_is_read_to_its_last_whole_record_and_removed_once_the_reports
     assert not (tmp_path / "out" / SPOOL_FILE).exists()
 
 
-def test_a_judge_killed_mid_batch_keeps_what_it_finished_fails_what_it_held_and_hands_on_the_rest(
+def test_a_judge_killed_while_others_wait_keeps_what_it_finished_fails_what_it_held_and_hands_on_the_rest(
     tmp_path: Path,
 ) -> None:
-    """One batch of three, the judging process killed on the second: the first is read back from the spool,
+    """Three posted at once, the judging process killed on the second: the first is read back from the spool,
     the second is an error, the third is judged by the replacement; each has one line, in order."""
-    import threading
-
     from conformance.proxy.judge_process import JudgeProcess, SessionFiles, read_spool
     from conformance.redact import Redactor
     from conformance.transport import Limits
@@ -218,14 +216,14 @@ def test_a_judge_killed_mid_batch_keeps_what_it_finished_fails_what_it_held_and_
     marks.mkdir()
     trap = Trap({"proxy.0002": "hang", "proxy.0003": "note"}, marks)
     files = SessionFiles(tmp_path / "spool", tmp_path / "results.jsonl")
-    judge = JudgeProcess(Limits(), TrapProfile((trap,)), Redactor(), files)  # type: ignore[arg-type]
-    judge.start()
     notes: list[object] = []
-    batch = threading.Thread(target=lambda: notes.extend(judge.judge_all(1, [capture(), capture(), capture()])))
+    judge = JudgeProcess(Limits(), TrapProfile((trap,)), Redactor(), files, on_judged=lambda n, _: notes.extend(n))  # type: ignore[arg-type]
+    judge.start()
     try:
-        batch.start()
+        for number in (1, 2, 3):
+            judge.post(number, capture())
         os.kill(pid_judging(marks, "proxy.0002"), signal.SIGKILL)
-        batch.join(JUDGED_IN_TIME)
+        judge.sync()
     finally:
         judge.close()
     assert len(notes) == 3

@@ -25,7 +25,7 @@ from conformance.cases import load_cases
 from conformance.cassette import load_cassette, write_cassette
 from conformance.model import CaseResult, Exchange, Finding, Outcome, Request, Response, RunReport, SSEEvent, TargetInfo
 from conformance.redact import REDACTED, Redactor
-from conformance.report import clear_reports, load_report, write_reports
+from conformance.report import clear_reports, evidence, load_report, write_reports
 from conformance.report import html as html_report
 from conformance.report.console import ConsoleReporter
 from conformance.report.evidence import (
@@ -120,6 +120,14 @@ def test_big_event_data_shares_the_body_bound() -> None:
     assert sum(len(event.data) for event in kept.response.events) <= MAX_BODY_CHARS
     assert kept.evidence_cut["event_data"]["events"] > 0
     assert exchange.response.events[9].data.endswith('"}')  # the input is left alone
+
+
+@pytest.mark.parametrize(
+    "text", ["", "plain", 'a "quoted" word', "back\\slash", "é€😀", "nul\x00", "tab\tand\nline", "\x7f", "\ud800"]
+)
+def test_an_exchange_costs_its_text_as_written_in_json(text: str) -> None:
+    """A text without an escape costs its length; one with escapes costs what json.dumps writes."""
+    assert evidence._written_size(text) == len(json.dumps(text, ensure_ascii=False)) - 2
 
 
 def test_the_run_budget_keeps_summaries_past_it_serving_failures_first() -> None:

@@ -4,9 +4,10 @@ interpreter lock one holds.
 The child keeps the session's judging state (limits, provider profile, the credentials learnt so
 far, the evidence budget) and writes what each verdict gives as it is made: the whole result to a
 spool file (read back when the reports are written), its line to results.jsonl, its line on the
-console. Captures cross the pipe in batches (those that came meanwhile, in one message), and a
-batch is answered by one small acknowledgement: what the proxy's process does for an exchange is
-thereby a copy of bytes, whatever the exchange holds, and its interpreter stays the relay's.
+console. Captures cross a socket in batches (those of BATCH_DELAY seconds in one message), and
+acknowledgements come back lazily, one for many verdicts. What the relay's thread does for an
+exchange is thereby to queue it: no system call and no other thread woken (but once a batch), and
+the proxy's interpreter stays the relay's.
 
 The child runs at a lower priority (NICENESS): on a machine whose cores are all busy, relaying
 comes first and judging catches up once they are not; the session bounds how far it may fall behind.
@@ -20,11 +21,18 @@ process from then on, as stderr says once.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import multiprocessing
 import os
 import pickle
+import select
+import socket
+import struct
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -50,7 +58,16 @@ if TYPE_CHECKING:
 
 # How much lower than the proxy's the judging process is scheduled (see the module's docstring).
 NICENESS = 10
+# Captures go to the child in batches: those posted within BATCH_DELAY seconds of the first, up to BATCH_BYTES
+# a message. A batch costs the relay's process one wake-up of the pump and one send, whatever it holds.
+BATCH_DELAY = 0.05
+BATCH_BYTES = 4 * 1024 * 1024
+# The child acknowledges verdicts once this many wait, or the oldest waited ACK_DELAY seconds.
+ACK_EVERY = 64
+ACK_DELAY = 0.05
+# Control messages (a capture's message is a pickle, which never is either).
 _STOP = b""
+_SYNC = b"sync"
 
 
 class JudgeProcessDied(Exception):
@@ -90,6 +107,9 @@ class Ack:
     notes: list[Note]
     spool_size: int
     budget_left: int
+
+
+JudgedCallback = Callable[[list[Note], list["Capture"]], None]
 
 
 @dataclass(frozen=True)
@@ -191,91 +211,247 @@ class Judging:
 
 
 class JudgeProcess:
-    """`judge_all(first, captures)` judges in the child; the caller's thread waits for it holding nothing.
+    """`post(number, capture)` hands a capture to the child without waiting for anything; the child
+    judges the captures in the order posted. `on_judged(notes, captures)` is told of each run of them
+    acknowledged (on the judge's own thread); `sync()` waits until every capture posted is.
+
+    Posting only queues the capture: the relay's thread makes no system call for it, but for the first
+    capture of a batch, which wakes the judge's own thread (the pump). The pump sends the batch
+    BATCH_DELAY later (those posted meanwhile with it, in one message), writes what the socket does not
+    take at once when it can, reads the acknowledgements, and sees to a child that died. The child
+    acknowledges lazily (ACK_EVERY verdicts, or once the oldest waited ACK_DELAY, or when asked): its
+    verdicts are on the console and in results.jsonl as they are made, and the proxy's process only
+    needs the acknowledgements for its tally and when it writes the reports.
 
     `redactor` is the proxy's: the child starts with the credentials it holds and learns each
     capture's as the proxy does. `files` say where verdicts go.
     """
 
     def __init__(
-        self, limits: Limits, profile: ProviderProfile | None, redactor: Redactor, files: SessionFiles
+        self,
+        limits: Limits,
+        profile: ProviderProfile | None,
+        redactor: Redactor,
+        files: SessionFiles,
+        on_judged: JudgedCallback | None = None,
     ) -> None:
         self.limits = limits
         self.profile = profile
         self.redactor = redactor
         self.files = files
+        self.on_judged = on_judged
         self.spool_size = 0  # where the last acknowledged verdict ends in the spool
         self.recorded = 0  # verdicts written so far
         self._budget_left = RUN_BUDGET_CHARS
         self._process: multiprocessing.process.BaseProcess | None = None
-        self._connection: Connection | None = None
+        self._socket: socket.socket | None = None
         self._in_process: tuple[Judging, Outputs] | None = None
         self._replacements = 1
+        # Shared with the posting threads, under _lock: posted and not acknowledged (in order), not yet sent
+        # (captures, and sync markers), the message being written.
+        self._lock = threading.Lock()
+        self._acknowledged = threading.Condition(self._lock)
+        self._unacked: collections.deque[tuple[int, Capture]] = collections.deque()
+        self._unsent: collections.deque[tuple[int, Capture] | bytes] = collections.deque()
+        self._outgoing = bytearray()
+        self._due = 0.0  # when the captures waiting in _unsent go to the child
+        self._closing = False
+        self._pump: threading.Thread | None = None
+        self._bell, self._bell_rung = socket.socketpair()
+        for end in (self._bell, self._bell_rung):
+            end.setblocking(False)
 
     def start(self) -> None:
-        # Spawned, not forked: a fork would copy a process whose threads (the relay's loop, the session's
-        # worker) hold locks mid-flight. It starts importing now, while the proxy starts listening.
+        """Start the child, and the pump the first time."""
+        # Spawned, not forked: a fork would copy a process whose threads (the relay's loop) hold locks
+        # mid-flight. It starts importing now, while the proxy starts listening.
         context = multiprocessing.get_context("spawn")
-        ours, theirs = context.Pipe()
+        ours, theirs = context.Pipe()  # a socket pair: the proxy's end is used as a plain socket
         state = (self.limits, self.profile, self._judging_state(), self.files, self.recorded)
         process = context.Process(target=_serve, args=(theirs, *state), name="conformance-proxy-judge", daemon=True)
         process.start()
         theirs.close()  # the child's end lives in the child only: its death is an end of file here
-        self._process, self._connection = process, ours
+        sock = socket.socket(fileno=os.dup(ours.fileno()))
+        ours.close()
+        sock.setblocking(False)
+        with self._lock:
+            self._process, self._socket = process, sock
+        if self._pump is None:
+            self._pump = threading.Thread(target=self._run_pump, name="conformance-proxy-judge", daemon=True)
+            self._pump.start()
 
-    def judge_all(self, first: int, captures: list[Capture]) -> list[Note]:
-        """Judge `captures` (numbered from `first`), in order: a note for each. They cross to the child in one
-        message, answered by one; when the child dies holding one, that one's verdict is an `error` saying
-        so, and the rest go to its replacement."""
-        numbered = list(enumerate(captures, first))
-        notes: list[Note] = []
-        while numbered:
-            if self._in_process is not None:
-                judging, outputs = self._in_process
-                notes += [outputs.record(judging.judge(number, capture)) for number, capture in numbered]
-                self.recorded += len(numbered)
-                self.spool_size, self._budget_left = outputs.size(), judging.budget.left
-                break
-            connection = self._connection
-            assert connection is not None, "judge_all() before start()"
-            try:
-                connection.send_bytes(pickle.dumps(numbered, pickle.HIGHEST_PROTOCOL))
-                ack: Ack = pickle.loads(connection.recv_bytes())
-            except (EOFError, OSError):
-                # What the child finished of the batch is in the spool; the next one is the one it held.
-                records, self.spool_size = read_spool(self.files.spool, self.spool_size)
-                _truncate(self.files.spool, self.spool_size)  # a record it was writing when it died
-                notes += [Note.of(result, model, max_tokens) for result, _, model, max_tokens in records]
-                self.recorded += len(records)
-                if records:
-                    self._budget_left = records[-1][1]
-                numbered = numbered[len(records) :]
-                died = self._died()
-                if numbered:
-                    number, capture = numbered.pop(0)
-                    notes.append(self._record_failure(number, capture, died))
-                continue
-            notes += ack.notes
-            self.recorded += len(ack.notes)
-            self.spool_size, self._budget_left = ack.spool_size, ack.budget_left
-            numbered = []
-        return notes
+    def post(self, number: int, capture: Capture) -> None:
+        """Hand exchange `number` to the judge (from any thread; never blocks, and makes no system call but
+        for the first capture of a batch, which wakes the pump)."""
+        with self._lock:
+            self._unacked.append((number, capture))
+            self._unsent.append((number, capture))
+            if len(self._unsent) == 1:
+                self._due = time.monotonic() + BATCH_DELAY
+                self._ring()
+
+    def sync(self) -> None:
+        """Wait until every capture posted so far is judged and acknowledged."""
+        with self._lock:
+            if not self._unacked or self._pump is None:
+                return
+            self._unsent.append(_SYNC)
+            self._due = 0.0
+            self._ring()
+            while self._unacked and self._pump.is_alive():
+                self._acknowledged.wait()
 
     def close(self) -> None:
-        """Let the child finish the batch under way, and stop it."""
-        process, connection = self._process, self._connection
-        self._process = self._connection = None
-        if connection is not None:
+        """Let the child judge what was posted, and stop it and the pump."""
+        self.sync()
+        with self._lock:
+            self._closing = True
+            self._ring()
+        if self._pump is not None:
+            self._pump.join()
+        self._stop_child()
+        self._bell.close()
+        self._bell_rung.close()
+        if self._in_process is not None:
+            self._in_process[1].close()
+
+    def _ring(self) -> None:
+        """Wake the pump (with _lock held, or from the pump itself)."""
+        with contextlib.suppress(OSError):  # BlockingIOError: it is rung already
+            self._bell_rung.send(b"\0")
+
+    def _run_pump(self) -> None:
+        try:
+            self._pump_until_closed()
+        except BaseException as exc:  # a defect here must not leave sync() waiting forever
+            print(f"conformance proxy: the judge's pump failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        finally:
+            with self._lock:
+                self._acknowledged.notify_all()
+
+    def _pump_until_closed(self) -> None:
+        received = bytearray()
+        while True:
+            timeout = None
+            with self._lock:
+                if self._closing:
+                    return
+                sock, here = self._socket, self._in_process is not None
+                batch: list[tuple[int, Capture]] | bytes | None = None
+                if not here and sock is not None and not self._outgoing and self._unsent:
+                    timeout = max(0.0, self._due - time.monotonic())
+                    if not timeout:
+                        batch = self._next_batch()
+            if batch is not None:  # pickled with the lock free: the relay posts meanwhile
+                payload = batch if isinstance(batch, bytes) else pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
+                with self._lock:
+                    self._outgoing += _frame(payload)
+                continue
+            if here:
+                self._judge_here()
+            with self._lock:
+                writing = bool(self._outgoing)
+            watched = [self._bell] if sock is None else [self._bell, sock]
+            written = [sock] if writing and sock is not None else []
+            readable, writable, _ = select.select(watched, written, [], timeout)
+            if self._bell in readable:
+                with contextlib.suppress(OSError):
+                    self._bell.recv(4096)
+            if sock is not None and sock in writable:
+                with self._lock:
+                    try:
+                        sent = sock.send(self._outgoing)
+                    except OSError:  # the child is gone: its end of file is read below
+                        sent = 0
+                    del self._outgoing[:sent]
+            if sock is not None and sock in readable:
+                try:
+                    data = sock.recv(1 << 16)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    received.clear()
+                    self._recover()
+                    continue
+                received += data
+                for payload in _unframe(received):
+                    self._acked(pickle.loads(payload))
+
+    def _next_batch(self) -> list[tuple[int, Capture]] | bytes:
+        """What goes to the child next (with _lock held): a sync marker, or the captures before the next one,
+        up to BATCH_BYTES (at least one)."""
+        if isinstance(self._unsent[0], bytes):
+            return self._unsent.popleft()  # type: ignore[return-value]
+        batch: list[tuple[int, Capture]] = []
+        size = 0
+        while self._unsent and not isinstance(self._unsent[0], bytes) and (not batch or size < BATCH_BYTES):
+            number, capture = self._unsent.popleft()  # type: ignore[misc]
+            batch.append((number, capture))
+            size += capture.kept_bytes
+        if self._unsent:
+            self._due = 0.0  # what is left of a batch cut at BATCH_BYTES goes at once
+        return batch
+
+    def _acked(self, ack: Ack) -> None:
+        with self._lock:
+            done = [self._unacked.popleft() for _ in ack.notes]
+            self.recorded += len(ack.notes)
+            self.spool_size, self._budget_left = ack.spool_size, ack.budget_left
+            self._acknowledged.notify_all()
+        if self.on_judged is not None and done:
+            self.on_judged(ack.notes, [capture for _, capture in done])
+
+    def _judge_here(self) -> None:
+        """Judge in this process what is posted (once two children died)."""
+        assert self._in_process is not None
+        judging, outputs = self._in_process
+        while True:
+            with self._lock:
+                items = [item for item in self._unsent if not isinstance(item, bytes)]
+                self._unsent.clear()
+            if not items:
+                return
+            notes = [outputs.record(judging.judge(number, capture)) for number, capture in items]
+            self._acked(Ack(notes, outputs.size(), judging.budget.left))
+
+    def _recover(self) -> None:
+        """The child died: what it finished is in the spool; the next one is the one it held, failed; the rest
+        go to its replacement (or are judged here)."""
+        records, self.spool_size = read_spool(self.files.spool, self.spool_size)
+        _truncate(self.files.spool, self.spool_size)  # a record it was writing when it died
+        if records:
+            notes = [Note.of(result, model, max_tokens) for result, _, model, max_tokens in records]
+            self._acked(Ack(notes, self.spool_size, records[-1][1]))
+        ended = self._ended()
+        with self._lock:
+            held = self._unacked[0] if self._unacked else None
+        if held is not None:
+            number, capture = held
+            self.redactor.add(*capture.credentials(self.redactor.public_headers))
+            note = self._record_failure(number, capture, ended)
+            self._acked(Ack([note], self.spool_size, self._budget_left))
+        self._replace()
+        with self._lock:  # the rest, from the start: what was framed for the dead child was never judged
+            self._outgoing.clear()
+            self._unsent = collections.deque([*self._unacked, *(i for i in self._unsent if isinstance(i, bytes))])
+            self._due = 0.0
+
+    def _stop_child(self) -> None:
+        with self._lock:
+            process, sock = self._process, self._socket
+            self._process = self._socket = None
+        if sock is not None:
             with contextlib.suppress(OSError):
-                connection.send_bytes(_STOP)
-            connection.close()
+                sock.setblocking(True)
+                sock.sendall(_frame(_STOP))
+            sock.close()
         if process is not None:
             process.join(timeout=10)
             if process.is_alive():
                 process.kill()
                 process.join()
-        if self._in_process is not None:
-            self._in_process[1].close()
 
     def _judging_state(self) -> tuple[list[str], frozenset[str], int]:
         return list(self.redactor.secrets), self.redactor.public_headers, self._budget_left
@@ -289,30 +465,57 @@ class JudgeProcess:
             self.spool_size = outputs.size()
         finally:
             outputs.close()
-        self.recorded += 1
         self._budget_left = judging.budget.left
         return note
 
-    def _died(self) -> JudgeProcessDied:
-        """Says how the child ended; replaces it once, then judges in this process from then on."""
+    def _ended(self) -> JudgeProcessDied:
+        """How the child ended (it is stopped and joined)."""
         process = self._process
         code = None
         if process is not None:
             process.join(timeout=5)
             code = process.exitcode
-        self.close()
+        self._stop_child()
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return JudgeProcessDied(f"the judging process ended ({how}) while judging it")
+
+    def _replace(self) -> None:
+        """A new child, the first time; then judging in this process from then on, as stderr says once."""
         if self._replacements:
             self._replacements -= 1
             self.start()
-        else:
-            print(
-                "conformance proxy: the judging process died twice; judging goes on in the proxy's own process",
-                file=sys.stderr,
-            )
-            judging = Judging(self.limits, self.profile, self.redactor, EvidenceBudget(left=self._budget_left))
+            return
+        print(
+            "conformance proxy: the judging process died twice; judging goes on in the proxy's own process",
+            file=sys.stderr,
+        )
+        judging = Judging(self.limits, self.profile, self.redactor, EvidenceBudget(left=self._budget_left))
+        with self._lock:
             self._in_process = (judging, Outputs(self.files, self.redactor, self.recorded))
-        return JudgeProcessDied(f"the judging process ended ({how}) while judging it")
+
+
+def _frame(payload: bytes) -> bytes:
+    """`payload` framed as multiprocessing's Connection frames it (what the child reads with recv_bytes)."""
+    size = len(payload)
+    header = struct.pack("!i", size) if size <= 0x7FFFFFFF else struct.pack("!iQ", -1, size)
+    return header + payload
+
+
+def _unframe(received: bytearray) -> Iterator[bytes]:
+    """The whole frames at the start of `received`, removed from it as they are taken."""
+    while len(received) >= 4:
+        (size,) = struct.unpack_from("!i", received)
+        start = 4
+        if size == -1:
+            if len(received) < 12:
+                return
+            (size,) = struct.unpack_from("!Q", received, 4)
+            start = 12
+        if len(received) < start + size:
+            return
+        payload = bytes(received[start : start + size])
+        del received[: start + size]
+        yield payload
 
 
 def _truncate(path: Path, size: int) -> None:
@@ -328,7 +531,7 @@ def _serve(
     files: SessionFiles,
     done: int,
 ) -> None:
-    """The child: judges each batch it is sent, until told to stop or the proxy is gone."""
+    """The child: judges each capture it is sent, in order, until told to stop or the proxy is gone."""
     ignore_interrupts()
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
@@ -336,15 +539,29 @@ def _serve(
     redactor = Redactor(secrets, public_headers=public_headers)
     judging = Judging(limits, profile, redactor, EvidenceBudget(left=budget_left))
     outputs = Outputs(files, judging.redactor, done)
+    notes: list[Note] = []
+    waiting_since = 0.0
     try:
         while True:
+            if notes:
+                # Acknowledged lazily: when ACK_EVERY are waiting, the oldest waited ACK_DELAY, or none came since.
+                wait = waiting_since + ACK_DELAY - time.monotonic()
+                if len(notes) >= ACK_EVERY or wait <= 0 or not connection.poll(wait):
+                    connection.send_bytes(pickle.dumps(Ack(notes, outputs.size(), judging.budget.left)))
+                    notes = []
+                    continue
             try:
                 message = connection.recv_bytes()
             except (EOFError, OSError):
                 return
             if message == _STOP:
                 return
-            notes = [outputs.record(judging.judge(number, capture)) for number, capture in pickle.loads(message)]
-            connection.send_bytes(pickle.dumps(Ack(notes, outputs.size(), judging.budget.left)))
+            if message == _SYNC:
+                connection.send_bytes(pickle.dumps(Ack(notes, outputs.size(), judging.budget.left)))
+                notes = []
+                continue
+            if not notes:
+                waiting_since = time.monotonic()
+            notes += [outputs.record(judging.judge(number, capture)) for number, capture in pickle.loads(message)]
     finally:
         outputs.close()

@@ -1,17 +1,17 @@
 """A proxy session: captures come in from the relay, are judged in a process of their own (never on
 the relay's path, nor holding its interpreter), shown live, and kept in OUT/.
 
-A worker thread takes the captures in order and hands them to the judging process in batches (see
-JudgeProcess), waiting for each batch's acknowledgement; the judging process shows each verdict on
-the console and writes it, in order, to the files below.
+Each capture is handed to the judging process as it is submitted, numbered in order (see
+JudgeProcess: the relay's thread sends it, no other thread is woken); the judging process shows
+each verdict on the console and writes it, in order, to the files below.
 
 While traffic flows, each judged exchange is appended to OUT/results.jsonl: one strict-JSON line,
 redacted and bounded, so that the cost of a long session does not grow with its length. The whole
 results go to a spool file (OUT/.judged.spool), from which the big files (report.json, junit.xml,
 report.html, cassette.json: every exchange, redacted, for `conformance recheck OUT` and
 `conformance cases from-capture OUT`) are written on close, and whenever asked (`request_flush()`,
-which the proxy command calls on SIGUSR1, or every `flush_every` seconds when set); the spool is
-removed on close.
+which the proxy command calls on SIGUSR1, or every `flush_every` seconds when set), by a thread that
+only wakes for that; the spool is removed on close.
 
 Each judged result keeps only what the reports will keep (conformance.report.evidence: bounded
 bodies and events, one evidence budget for the session), for at most `max_exchanges` exchanges;
@@ -54,8 +54,6 @@ if TYPE_CHECKING:
 MAX_PENDING_BYTES = 256 * 1024 * 1024
 # Distinct model names named in the report's target.
 MAX_MODELS = 20
-# The most captures sent to the judge at once.
-MAX_BATCH = 256
 _STOP = object()
 _FLUSH = object()
 
@@ -122,9 +120,9 @@ class ProxySession:
         self.redactor = Redactor(public_headers=self.public_headers)
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()  # put() is reentrant: safe from a signal handler
-        self._worker = threading.Thread(target=self._work, name="conformance-proxy-judge", daemon=True)
+        self._writer = threading.Thread(target=self._write_when_asked, name="conformance-proxy-reports", daemon=True)
         files = SessionFiles(self.out / SPOOL_FILE, self.out / RESULTS_FILE, console=console, verbose=verbose)
-        self._judge_process = JudgeProcess(self.limits, profile, self.redactor, files)
+        self._judge_process = JudgeProcess(self.limits, profile, self.redactor, files, on_judged=self._judged)
 
     def start(self) -> ProxySession:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -132,7 +130,7 @@ class ProxySession:
             (self.out / name).write_bytes(b"")  # written by the judge from now on
         try:
             self._judge_process.start()
-            self._worker.start()
+            self._writer.start()
         except BaseException:
             self._judge_process.close()
             raise
@@ -151,7 +149,7 @@ class ProxySession:
                 return
             self._accepted += 1
             self._pending_bytes += size
-        self._queue.put(capture)
+            self._judge_process.post(self._accepted, capture)  # under the lock: numbers reach the judge in order
 
     def request_flush(self) -> None:
         """Write the report files as soon as the exchanges queued so far are judged (safe from a signal handler)."""
@@ -160,9 +158,9 @@ class ProxySession:
     def close(self) -> tuple[RunReport, dict[str, Path]]:
         """Judge what is still queued, write the report files; the whole report and the files written."""
         try:
-            if self._worker.is_alive():
+            if self._writer.is_alive():
                 self._queue.put(_STOP)
-                self._worker.join()
+                self._writer.join()
         finally:
             self._judge_process.close()
         try:
@@ -221,58 +219,34 @@ class ProxySession:
     def _cannot_write(self, what: str, error: Exception) -> None:
         print(f"conformance proxy: cannot write {what} in {self.out}: {type(error).__name__}: {error}", file=sys.stderr)
 
-    def _work(self) -> None:
-        last_write = time.monotonic()
-        dirty = False
+    def _write_when_asked(self) -> None:
+        """Write the reports on request_flush(), or every `flush_every` seconds while exchanges come."""
+        last_write, written = time.monotonic(), 0
         while True:
             try:
-                items = [self._queue.get(timeout=self.flush_every)]
+                item = self._queue.get(timeout=self.flush_every)
             except queue.Empty:
-                items = []
-            if items and isinstance(items[0], Capture):
-                # What queued while the judge was busy goes to it as one batch: under load the proxy's process
-                # takes the interpreter lock a few times a batch rather than a few times an exchange. (No pause
-                # to gather one: the judge's work would come in bursts, which delay the relay's processes more
-                # than the same work spread out.)
-                items += self._queued(MAX_BATCH)
-            batch: list[Capture] = []
-            for item in [*items, None]:
-                if isinstance(item, Capture):
-                    batch.append(item)
-                    continue
+                item = None
+            if item is _STOP:
+                return
+            due = self.flush_every is not None and time.monotonic() - last_write >= self.flush_every
+            if item is _FLUSH or (due and self._accepted != written):
                 try:
-                    if batch:
-                        self._take(batch)
-                        batch, dirty = [], True
-                    if item is _STOP:
-                        return
-                    due = self.flush_every is not None and dirty and time.monotonic() - last_write >= self.flush_every
-                    if item is _FLUSH or due:
-                        self.write()
-                        dirty, last_write = False, time.monotonic()
-                except Exception as exc:  # the console or the disk failed us: say so, keep judging
+                    written = self._accepted
+                    self._judge_process.sync()
+                    self.write()
+                except Exception as exc:  # the disk failed us: say so, keep judging
                     print(f"conformance proxy: {type(exc).__name__}: {exc}", file=sys.stderr)
+                last_write = time.monotonic()
 
-    def _queued(self, most: int) -> list[object]:
-        """What else is queued, up to `most` items, without waiting."""
-        items: list[object] = []
-        while len(items) < most:
-            try:
-                items.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        return items
-
-    def _take(self, captures: list[Capture]) -> None:
-        with self._lock:
-            self._pending_bytes -= sum(capture.kept_bytes for capture in captures)
-            first = len(self._notes) + 1
-        # The proxy learns each credential before the exchange is judged: the files it writes are
+    def _judged(self, notes: list[Note], captures: list[Capture]) -> None:
+        """The judge acknowledged these (on its own thread)."""
+        # The proxy learns each credential as its exchange is judged: the files it writes (after a sync) are
         # redacted with it too.
         for capture in captures:
             self.redactor.add(*capture.credentials(self.public_headers))
-        notes = self._judge_process.judge_all(first, captures)
         with self._lock:
+            self._pending_bytes -= sum(capture.kept_bytes for capture in captures)
             self._notes.extend(notes)
         for note in notes:
             self._note_request(note.model, note.max_tokens)

@@ -247,8 +247,14 @@ def _cost(exchange: Exchange) -> int:
     return cost
 
 
+# What json.dumps(ensure_ascii=False) escapes: a text without any is written as it stands.
+_ESCAPED = re.compile(r'[\x00-\x1f"\\\ud800-\udfff]')
+
+
 def _written_size(text: str) -> int:
-    return len(json.dumps(text, ensure_ascii=False)) - 2 if text else 0
+    if not _ESCAPED.search(text):
+        return len(text)
+    return len(json.dumps(text, ensure_ascii=False)) - 2
 
 
 def strict_json(value: Any, redactor: Redactor | None = None, _depth: int = 0) -> Any:
