@@ -62,10 +62,11 @@ class TrapProfile:
 def capture() -> Capture:
     key = "test-key-" + secrets.token_hex(16)
     body = json.dumps({"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]})
-    headers = [("x-api-key", key), ("anthropic-version", "2023-06-01"), ("content-type", "application/json")]
+    headers = [(b"x-api-key", key.encode()), (b"anthropic-version", b"2023-06-01")]
+    headers.append((b"content-type", b"application/json"))
     taken = Capture("POST", UPSTREAM + "/v1/messages", headers, limit=1 << 20)
     taken.take_request(body.encode())
-    taken.status, taken.response_headers = 200, [("content-type", "application/json"), ("request-id", "req_01")]
+    taken.status, taken.response_headers = 200, [(b"content-type", b"application/json"), (b"request-id", b"req_01")]
     taken.take(FAILING, 0.01)
     return taken
 

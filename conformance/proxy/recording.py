@@ -26,22 +26,23 @@ MARK_BYTES = 120
 
 @dataclass
 class Capture:
-    """One relayed exchange as raw as it passed: headers as pairs, body bytes with arrival times.
+    """One relayed exchange as raw as it passed: headers as pairs of bytes (decoded only when judged, off the
+    relay's path), body bytes with arrival times.
 
-    `limit` caps each recorded body; `request_size` and `response_size` count every byte relayed.
-    The response bytes are kept in one buffer with at most MAX_MARKS arrival times: past that, a
-    chunk joins the previous mark (`merged_marks` counts them), so that a body dripped byte by byte
-    costs no more than one sent whole.
+        `limit` caps each recorded body; `request_size` and `response_size` count every byte relayed.
+        The response bytes are kept in one buffer with at most MAX_MARKS arrival times: past that, a
+        chunk joins the previous mark (`merged_marks` counts them), so that a body dripped byte by byte
+        costs no more than one sent whole.
     """
 
     method: str
     url: str
-    request_headers: list[tuple[str, str]]
+    request_headers: list[tuple[bytes, bytes]]
     limit: int
     request_body: bytearray = field(default_factory=bytearray)
     request_size: int = 0
     status: int | None = None
-    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    response_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     response_body: bytearray = field(default_factory=bytearray)
     # (end offset in response_body, seconds since the request) of each chunk kept.
     marks: list[tuple[int, float]] = field(default_factory=list)
@@ -93,7 +94,8 @@ class Capture:
     def credentials(self, public: Collection[str] = ()) -> list[str]:
         """The secrets the client sent (API keys, bearer tokens, credential-like headers), to be
         redacted everywhere; `public` names headers the user declared not secret."""
-        return [secret for name, value in self.request_headers if (secret := credential(name, value, public))]
+        headers = _decoded(self.request_headers)
+        return [secret for name, value in headers if (secret := credential(name, value, public))]
 
 
 @dataclass
@@ -122,7 +124,7 @@ def to_exchange(capture: Capture, limits: Limits, redactor: Redactor) -> Recorde
         recorded.exchange.error = capture.error or "no response"
         redactor.exchange(recorded.exchange)
         return recorded
-    headers = joined_headers(capture.response_headers)
+    headers = joined_headers(_decoded(capture.response_headers))
     recorder = ResponseRecorder(Response(status=capture.status, headers=headers), limits)
     recorded.undecodable = recorder.decoder.problem
     for t, chunk in capture.chunks():
@@ -152,21 +154,22 @@ def to_exchange(capture: Capture, limits: Limits, redactor: Redactor) -> Recorde
 
 def raw_exchange(capture: Capture, redactor: Redactor) -> Exchange:
     """The exchange as plain text, nothing decoded or parsed: what is kept of one the judge failed on."""
-    headers = joined_headers(capture.request_headers)
+    headers = joined_headers(_decoded(capture.request_headers))
     raw_body = bytes(capture.request_body).decode("utf-8", errors="replace") or None
     exchange = Exchange(Request(method=capture.method, url=capture.url, headers=headers, raw_body=raw_body))
     if capture.status is None:
         exchange.error = capture.error or "no response"
     else:
         text = bytes(capture.response_body).decode("utf-8", errors="replace")
-        response = Response(status=capture.status, headers=joined_headers(capture.response_headers), text=text)
+        answered = joined_headers(_decoded(capture.response_headers))
+        response = Response(status=capture.status, headers=answered, text=text)
         response.elapsed, response.truncated = capture.elapsed, capture.truncated
         exchange.response = response
     return redactor.exchange(exchange)
 
 
 def _request(capture: Capture) -> Request:
-    headers = joined_headers(capture.request_headers)
+    headers = joined_headers(_decoded(capture.request_headers))
     raw, _ = decode_body(bytes(capture.request_body), headers.get("content-encoding", ""), capture.limit + 1)
     body: Any = None
     raw_body: str | None = None
@@ -177,3 +180,8 @@ def _request(capture: Capture) -> Request:
     elif raw:
         raw_body = raw.decode("utf-8", errors="replace")
     return Request(method=capture.method, url=capture.url, headers=headers, body=body, raw_body=raw_body)
+
+
+def _decoded(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """Header pairs as text (latin-1: any byte is a character, as HTTP/1.1 allows)."""
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]

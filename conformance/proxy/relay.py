@@ -77,7 +77,7 @@ class Relay:
         capture = Capture(
             method=request.method,
             url=self.upstream + request.target,
-            request_headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in request.headers],
+            request_headers=request.headers,
             limit=self.max_recorded_bytes,
         )
         forwarded = [(n, v) for n, v in end_to_end(request.headers) if n != b"host"]
@@ -106,7 +106,7 @@ class Relay:
             return
         try:
             capture.status = upstream.status
-            capture.response_headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in upstream.headers]
+            capture.response_headers = upstream.headers
             responder.start(upstream.status, end_to_end(upstream.headers))
             if not (upstream.ready or upstream.sized):
                 # A stream's head goes out at once; an answer of stated length goes out with its first bytes.
