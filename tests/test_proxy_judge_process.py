@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import secrets
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,3 +238,22 @@ def test_a_judge_killed_while_others_wait_keeps_what_it_finished_fails_what_it_h
     assert results[1].reason.startswith("the judge failed on this exchange: JudgeProcessDied: ")
     lines = [json.loads(line)["id"] for line in files.lines.read_text().splitlines()]
     assert lines == ["proxy.0001", "proxy.0002", "proxy.0003"]
+
+
+def test_a_capture_larger_than_the_socket_takes_at_once_is_sent_whole_and_those_after_it_in_order(
+    tmp_path: Path,
+) -> None:
+    """Posting never blocks: what the socket does not take at once is written by the judge's own thread, and
+    the captures posted meanwhile wait behind it, in order."""
+    proxy, _ = session(tmp_path)
+    big = capture()
+    big.take(b" " * (8 << 20), 0.02)  # trailing whitespace, 1 MiB of it kept: the same (failing) JSON answer
+    ours, theirs = socket.socketpair()  # what the judge's socket takes at once, about
+    with ours, theirs:
+        assert big.kept_bytes > 2 * ours.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    for taken in (capture(), big, capture(), capture()):
+        proxy.submit(taken)
+    report, _ = proxy.close()
+    assert [(result.id, judged(result)) for result in report.results] == [
+        (f"proxy.000{number}", True) for number in range(1, 5)
+    ]

@@ -4,10 +4,10 @@ interpreter lock one holds.
 The child keeps the session's judging state (limits, provider profile, the credentials learnt so
 far, the evidence budget) and writes what each verdict gives as it is made: the whole result to a
 spool file (read back when the reports are written), its line to results.jsonl, its line on the
-console. Captures cross a socket in batches (those of BATCH_DELAY seconds in one message), and
-acknowledgements come back lazily, one for many verdicts. What the relay's thread does for an
-exchange is thereby to queue it: no system call and no other thread woken (but once a batch), and
-the proxy's interpreter stays the relay's.
+console. Each capture crosses a socket as one message, sent from the relay's own thread when the
+socket takes it at once; acknowledgements come back lazily, one for many verdicts. What the proxy's
+process does for an exchange is thereby a copy of bytes and one send, whatever the exchange holds:
+no other thread is woken, and its interpreter stays the relay's.
 
 The child runs at a lower priority (NICENESS): on a machine whose cores are all busy, relaying
 comes first and judging catches up once they are not; the session bounds how far it may fall behind.
@@ -58,10 +58,6 @@ if TYPE_CHECKING:
 
 # How much lower than the proxy's the judging process is scheduled (see the module's docstring).
 NICENESS = 10
-# Captures go to the child in batches: those posted within BATCH_DELAY seconds of the first, up to BATCH_BYTES
-# a message. A batch costs the relay's process one wake-up of the pump and one send, whatever it holds.
-BATCH_DELAY = 0.05
-BATCH_BYTES = 4 * 1024 * 1024
 # The child acknowledges verdicts once this many wait, or the oldest waited ACK_DELAY seconds.
 ACK_EVERY = 64
 ACK_DELAY = 0.05
@@ -215,13 +211,13 @@ class JudgeProcess:
     judges the captures in the order posted. `on_judged(notes, captures)` is told of each run of them
     acknowledged (on the judge's own thread); `sync()` waits until every capture posted is.
 
-    Posting only queues the capture: the relay's thread makes no system call for it, but for the first
-    capture of a batch, which wakes the judge's own thread (the pump). The pump sends the batch
-    BATCH_DELAY later (those posted meanwhile with it, in one message), writes what the socket does not
-    take at once when it can, reads the acknowledgements, and sees to a child that died. The child
-    acknowledges lazily (ACK_EVERY verdicts, or once the oldest waited ACK_DELAY, or when asked): its
-    verdicts are on the console and in results.jsonl as they are made, and the proxy's process only
-    needs the acknowledgements for its tally and when it writes the reports.
+    The proxy's side is a thread of its own (the pump), woken only when there is something for it to
+    do: an acknowledgement to read, a capture that did not fit into the socket at once, a child that
+    died. A capture posted while the socket is free goes out from the caller's thread (the relay's
+    loop) in one non-blocking send, so that relaying an exchange wakes no other thread. The child
+    acknowledges lazily (ACK_EVERY captures, or when none came for ACK_DELAY, or when asked): its
+    verdicts are on the console and in results.jsonl at once, and the proxy's process only needs the
+    acknowledgements for its tally and when it writes the reports.
 
     `redactor` is the proxy's: the child starts with the credentials it holds and learns each
     capture's as the proxy does. `files` say where verdicts go.
@@ -247,14 +243,13 @@ class JudgeProcess:
         self._socket: socket.socket | None = None
         self._in_process: tuple[Judging, Outputs] | None = None
         self._replacements = 1
-        # Shared with the posting threads, under _lock: posted and not acknowledged (in order), not yet sent
-        # (captures, and sync markers), the message being written.
+        # Shared with the posting threads, under _lock: posted and not acknowledged (in order), not yet
+        # framed (the child is behind, or a sync marker), the frame being written.
         self._lock = threading.Lock()
         self._acknowledged = threading.Condition(self._lock)
         self._unacked: collections.deque[tuple[int, Capture]] = collections.deque()
         self._unsent: collections.deque[tuple[int, Capture] | bytes] = collections.deque()
         self._outgoing = bytearray()
-        self._due = 0.0  # when the captures waiting in _unsent go to the child
         self._closing = False
         self._pump: threading.Thread | None = None
         self._bell, self._bell_rung = socket.socketpair()
@@ -281,13 +276,22 @@ class JudgeProcess:
             self._pump.start()
 
     def post(self, number: int, capture: Capture) -> None:
-        """Hand exchange `number` to the judge (from any thread; never blocks, and makes no system call but
-        for the first capture of a batch, which wakes the pump)."""
+        """Hand exchange `number` to the judge (from any thread; never blocks on the child)."""
         with self._lock:
             self._unacked.append((number, capture))
-            self._unsent.append((number, capture))
-            if len(self._unsent) == 1:
-                self._due = time.monotonic() + BATCH_DELAY
+            if self._unsent or self._outgoing or self._socket is None or self._in_process is not None:
+                # Behind a capture not sent yet (the child is slower than the traffic), or between children.
+                self._unsent.append((number, capture))
+                if len(self._unsent) == 1:  # the pump works through the rest unasked
+                    self._ring()
+                return
+            frame = _frame(pickle.dumps((number, capture), pickle.HIGHEST_PROTOCOL))
+            try:
+                sent = self._socket.send(frame)
+            except OSError:  # full (BlockingIOError), or the child is gone: the pump sees to it
+                sent = 0
+            if sent < len(frame):
+                self._outgoing += memoryview(frame)[sent:]
                 self._ring()
 
     def sync(self) -> None:
@@ -296,7 +300,6 @@ class JudgeProcess:
             if not self._unacked or self._pump is None:
                 return
             self._unsent.append(_SYNC)
-            self._due = 0.0
             self._ring()
             while self._unacked and self._pump.is_alive():
                 self._acknowledged.wait()
@@ -332,28 +335,19 @@ class JudgeProcess:
     def _pump_until_closed(self) -> None:
         received = bytearray()
         while True:
-            timeout = None
             with self._lock:
                 if self._closing:
                     return
                 sock, here = self._socket, self._in_process is not None
-                batch: list[tuple[int, Capture]] | bytes | None = None
                 if not here and sock is not None and not self._outgoing and self._unsent:
-                    timeout = max(0.0, self._due - time.monotonic())
-                    if not timeout:
-                        batch = self._next_batch()
-            if batch is not None:  # pickled with the lock free: the relay posts meanwhile
-                payload = batch if isinstance(batch, bytes) else pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
-                with self._lock:
+                    item = self._unsent.popleft()
+                    payload = item if isinstance(item, bytes) else pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
                     self._outgoing += _frame(payload)
-                continue
+                writing = bool(self._outgoing)
             if here:
                 self._judge_here()
-            with self._lock:
-                writing = bool(self._outgoing)
             watched = [self._bell] if sock is None else [self._bell, sock]
-            written = [sock] if writing and sock is not None else []
-            readable, writable, _ = select.select(watched, written, [], timeout)
+            readable, writable, _ = select.select(watched, [sock] if writing and sock is not None else [], [])
             if self._bell in readable:
                 with contextlib.suppress(OSError):
                     self._bell.recv(4096)
@@ -378,21 +372,6 @@ class JudgeProcess:
                 received += data
                 for payload in _unframe(received):
                     self._acked(pickle.loads(payload))
-
-    def _next_batch(self) -> list[tuple[int, Capture]] | bytes:
-        """What goes to the child next (with _lock held): a sync marker, or the captures before the next one,
-        up to BATCH_BYTES (at least one)."""
-        if isinstance(self._unsent[0], bytes):
-            return self._unsent.popleft()  # type: ignore[return-value]
-        batch: list[tuple[int, Capture]] = []
-        size = 0
-        while self._unsent and not isinstance(self._unsent[0], bytes) and (not batch or size < BATCH_BYTES):
-            number, capture = self._unsent.popleft()  # type: ignore[misc]
-            batch.append((number, capture))
-            size += capture.kept_bytes
-        if self._unsent:
-            self._due = 0.0  # what is left of a batch cut at BATCH_BYTES goes at once
-        return batch
 
     def _acked(self, ack: Ack) -> None:
         with self._lock:
@@ -436,7 +415,6 @@ class JudgeProcess:
         with self._lock:  # the rest, from the start: what was framed for the dead child was never judged
             self._outgoing.clear()
             self._unsent = collections.deque([*self._unacked, *(i for i in self._unsent if isinstance(i, bytes))])
-            self._due = 0.0
 
     def _stop_child(self) -> None:
         with self._lock:
@@ -562,6 +540,7 @@ def _serve(
                 continue
             if not notes:
                 waiting_since = time.monotonic()
-            notes += [outputs.record(judging.judge(number, capture)) for number, capture in pickle.loads(message)]
+            number, capture = pickle.loads(message)
+            notes.append(outputs.record(judging.judge(number, capture)))
     finally:
         outputs.close()
