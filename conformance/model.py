@@ -389,14 +389,14 @@ class RunReport:
 
     def summary(self) -> dict[str, int]:
         """Outcome counts and cost of every case, generated ones included."""
-        return _counts(self.results)
+        return summary_counts(self.results)
 
     def generated_summary(self) -> dict[str, int] | None:
         """The same counts for the generated cases alone (`cases` is their number); None when there are none."""
         generated = [result for result in self.results if result.generated]
         if not generated and self.generation is None:
             return None
-        return {"cases": len(generated), **_counts(generated)}
+        return {"cases": len(generated), **summary_counts(generated)}
 
     def to_dict(self) -> dict[str, Any]:
         summary: dict[str, Any] = dict(self.summary())
@@ -468,7 +468,8 @@ def _count(value: Any, default: int = 0) -> int:
     return default
 
 
-def _counts(results: list[CaseResult]) -> dict[str, int]:
+def summary_counts(results: list[CaseResult]) -> dict[str, int]:
+    """A report's summary of `results`: outcome counts, requests answered or failed, tokens."""
     counts = {key: 0 for key in SUMMARY_KEYS}
     for result in results:
         counts[result.outcome.value] += 1

@@ -11,6 +11,7 @@ deltas, then quoted in a finding) is caught too.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -96,6 +97,16 @@ class Redactor:
         spelt with escapes, which only its parsed strings show). Without either, no string parsed from
         it can hold one: each is a piece of the text as it stands."""
         return bool(self.secrets) and ("\\" in data or any(secret in data for secret in self.secrets))
+
+    def json_text(self, text: str) -> str:
+        """JSON text as json.dumps(ensure_ascii=False) wrote it, every known secret in its strings redacted.
+
+        Such a writer escapes each character alone, so a string holding a secret holds it as the text of
+        the secret written the same way: where no secret shows so, the text is returned as it is, unparsed.
+        """
+        if not any(json.dumps(secret, ensure_ascii=False)[1:-1] in text for secret in self.secrets):
+            return text
+        return json.dumps(self.json(json.loads(text)), ensure_ascii=False, allow_nan=False)
 
     def optional(self, value: str | None) -> str | None:
         return None if value is None else self.text(value)

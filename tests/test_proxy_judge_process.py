@@ -229,7 +229,7 @@ def test_a_judge_killed_while_others_wait_keeps_what_it_finished_fails_what_it_h
     finally:
         judge.close()
     assert len(notes) == 3
-    results = [result for result, *_ in read_spool(files.spool)[0]]
+    results = [CaseResult.from_dict(json.loads(text)) for text, *_ in read_spool(files.spool)[0]]
     assert [(result.id, judged(result)) for result in results] == [
         ("proxy.0001", True),
         ("proxy.0002", False),
@@ -257,3 +257,28 @@ def test_a_capture_larger_than_the_socket_takes_at_once_is_sent_whole_and_those_
     assert [(result.id, judged(result)) for result in report.results] == [
         (f"proxy.000{number}", True) for number in range(1, 5)
     ]
+
+
+def test_report_json_is_what_writing_its_results_whole_would_write_and_learns_keys_sent_later(
+    tmp_path: Path,
+) -> None:
+    """report.json is assembled from each result as the judge made it strict: the same document as the
+    results written whole (bounds and redaction being idempotent), and a key the client sends only in a later
+    exchange is redacted from the earlier ones that quoted it."""
+    from conformance.model import RunReport
+    from conformance.redact import REDACTED, Redactor
+    from conformance.report.evidence import report_document
+
+    later_key = "test-key-" + secrets.token_hex(16)
+    quoting = capture()
+    quoting.request_body[:] = json.dumps({"model": "m", "max_tokens": 16, "messages": [later_key]}).encode()
+    sending = capture()
+    sending.request_headers = [(b"x-api-key", later_key.encode()), *sending.request_headers[1:]]
+    proxy, _ = session(tmp_path)
+    for taken in (quoting, capture(), sending):
+        proxy.submit(taken)
+    _, paths = proxy.close()
+    text = paths["json"].read_text(encoding="utf-8")
+    assert later_key not in text and REDACTED in json.dumps(json.loads(text)["results"][0])
+    document = json.loads(text)
+    assert report_document(RunReport.from_dict(document), Redactor()) == document

@@ -26,9 +26,11 @@ from conformance.model import (
     SSEEvent,
     TargetInfo,
 )
-from conformance.report import load_report, write_reports
+from conformance.report import load_report, write_reports, write_reports_from_text
 from conformance.report.console import ConsoleReporter
+from conformance.report.evidence import report_document
 from conformance.report.html import DISPLAY_LIMIT, render_html
+from conformance.report.json_report import assembled_json_text, json_text
 from conformance.report.junit import render_junit
 
 INJECTION = "<script>alert(1)</script>"
@@ -185,6 +187,28 @@ def test_report_json_round_trips(written: tuple[RunReport, dict[str, Path]]) -> 
     report, paths = written
     assert json.loads(paths["json"].read_text(encoding="utf-8")) == report.to_dict()
     assert load_report(paths["json"]).to_dict() == report.to_dict()
+
+
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_report_json_assembled_from_its_results_texts_is_the_text_written_whole(
+    tmp_path: Path, interrupted: bool
+) -> None:
+    """The proxy writes report.json by joining results made strict as they were judged: the same text, byte
+    for byte, as the whole document written at once, and the same files from it."""
+    report = make_report()
+    if interrupted:
+        report.interrupted, report.not_run = "SIGTERM", ["tools.later"]
+    document = report_document(report)
+    whole = json_text(document)
+    texts = [json.dumps(result, ensure_ascii=False, allow_nan=False) for result in document["results"]]
+    assert assembled_json_text({**document, "results": None}, texts) == whole
+    assert assembled_json_text({**document, "results": None}, []) == json_text({**document, "results": []})
+    paths, kept = write_reports_from_text(whole, tmp_path / "from-text")
+    expected = write_reports(report, tmp_path / "whole")
+    assert {kind: path.read_bytes() for kind, path in paths.items()} == {
+        kind: path.read_bytes() for kind, path in expected.items()
+    }
+    assert kept.to_dict() == load_report(paths["json"]).to_dict()
 
 
 def test_an_interrupted_run_and_retried_cases_round_trip(tmp_path: Path) -> None:

@@ -185,3 +185,18 @@ def test_a_secret_spelt_with_json_escapes_in_an_event_is_redacted_from_its_parse
     Redactor([key]).exchange(exchange)
     assert [event.json["text"] for event in events] == [REDACTED, REDACTED, "plain"]
     assert key not in events[1].data and events[2].json is clean
+
+
+@pytest.mark.parametrize("secret", ["test-key-0123456789abcdef", 'key "quoted" \\ and\ttabbed', "clé-secrète-éèà"])
+def test_json_text_is_redacted_where_a_secret_shows_and_left_as_it_is_where_none_does(secret: str) -> None:
+    """JSON text written by json.dumps(ensure_ascii=False) holds a secret in a string, or a key, as that
+    secret written the same way: such a text is redacted through its parse, any other returned unparsed."""
+    from conformance.redact import Redactor
+
+    redactor = Redactor([secret])
+    clean = json.dumps({"text": "nothing here", "list": [1, 2.5, None]}, ensure_ascii=False)
+    assert redactor.json_text(clean) is clean
+    holding = json.dumps({"text": f"the key is {secret}", secret: [secret]}, ensure_ascii=False)
+    redacted = redactor.json_text(holding)
+    assert json.loads(redacted) == {"text": f"the key is {REDACTED}", REDACTED: [REDACTED]}
+    assert secret not in json.loads(redacted)["text"] and json.dumps(secret)[1:-1] not in redacted

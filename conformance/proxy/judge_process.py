@@ -38,6 +38,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from conformance.model import summary_counts
 from conformance.proxy.judging import (
     CLIENT_VISIBLE_CHECK,
     JUDGE_CHECK,
@@ -48,7 +49,7 @@ from conformance.proxy.judging import (
 )
 from conformance.proxy.recording import raw_exchange
 from conformance.redact import Redactor
-from conformance.report.evidence import RUN_BUDGET_CHARS, EvidenceBudget
+from conformance.report.evidence import RUN_BUDGET_CHARS, EvidenceBudget, result_text
 
 if TYPE_CHECKING:
     from conformance.model import CaseResult
@@ -75,6 +76,7 @@ class Verdict:
     """One judged exchange: its bounded, redacted result and what the session notes of it."""
 
     result: CaseResult
+    text: str  # the result as report.json holds it (strict JSON)
     line: str  # its results.jsonl line
     model: str | None
     max_tokens: int | None
@@ -132,14 +134,15 @@ class Outputs:
             self.reporter.count_from(done)
 
     def record(self, verdict: Verdict) -> Note:
-        record = (verdict.result, verdict.budget_left, verdict.model, verdict.max_tokens)
+        note = Note.of(verdict.result, verdict.model, verdict.max_tokens)
+        record: SpoolRecord = (verdict.text, verdict.budget_left, note, summary_counts([verdict.result]))
         pickle.dump(record, self.spool, pickle.HIGHEST_PROTOCOL)
         self.spool.flush()  # whole on disk before the next one is judged: a child that dies loses none
         self.lines.write(verdict.line + "\n")
         self.lines.flush()
         if self.reporter is not None:
             self.reporter.case_done(verdict.result)
-        return Note.of(verdict.result, verdict.model, verdict.max_tokens)
+        return note
 
     def size(self) -> int:
         return self.spool.tell()
@@ -149,7 +152,10 @@ class Outputs:
         self.lines.close()
 
 
-SpoolRecord = tuple["CaseResult", int, "str | None", "int | None"]  # result, budget left, model, max_tokens
+# A verdict as spooled: the result as report.json holds it, the evidence budget left after it, its note, and
+# what it adds to the report's summary. The reports are written from these texts, never parsed but for
+# junit.xml and report.html.
+SpoolRecord = tuple[str, int, Note, dict[str, int]]
 
 
 def read_spool(path: Path, start: int = 0, end: int | None = None) -> tuple[list[SpoolRecord], int]:
@@ -203,7 +209,8 @@ class Judging:
         return self._verdict(self.budget.result(judge_failed(number, raw_exchange(capture, self.redactor), error)))
 
     def _verdict(self, result: CaseResult, model: str | None = None, max_tokens: int | None = None) -> Verdict:
-        return Verdict(result, result_line(result, self.redactor), model, max_tokens, self.budget.left)
+        text = result_text(result, self.redactor)
+        return Verdict(result, text, result_line(result, self.redactor), model, max_tokens, self.budget.left)
 
 
 class JudgeProcess:
@@ -401,8 +408,7 @@ class JudgeProcess:
         records, self.spool_size = read_spool(self.files.spool, self.spool_size)
         _truncate(self.files.spool, self.spool_size)  # a record it was writing when it died
         if records:
-            notes = [Note.of(result, model, max_tokens) for result, _, model, max_tokens in records]
-            self._acked(Ack(notes, self.spool_size, records[-1][1]))
+            self._acked(Ack([note for _, _, note, _ in records], self.spool_size, records[-1][1]))
         ended = self._ended()
         with self._lock:
             held = self._unacked[0] if self._unacked else None

@@ -23,6 +23,7 @@ files from being written.
 
 from __future__ import annotations
 
+import json
 import queue
 import sys
 import threading
@@ -33,16 +34,15 @@ from typing import TYPE_CHECKING
 
 from conformance import __version__
 from conformance.cassette import CASSETTE_FILE, write_cassette
-from conformance.model import CaseResult, RunReport, TargetInfo
+from conformance.model import SUMMARY_KEYS, RunReport, TargetInfo
 from conformance.proxy.defaults import DEFAULT_MAX_EXCHANGES, RESULTS_FILE, SPOOL_FILE
 from conformance.proxy.judge_process import JudgeProcess, Note, SessionFiles, read_spool
-from conformance.proxy.judging import (
-    LINE_TEXT_CHARS,
-)
+from conformance.proxy.judging import LINE_TEXT_CHARS
 from conformance.proxy.recording import Capture
 from conformance.redact import Redactor
-from conformance.report import write_reports
+from conformance.report import write_reports_from_text
 from conformance.report.evidence import clip
+from conformance.report.json_report import assembled_json_text
 from conformance.runner import now_iso
 from conformance.transport import Limits
 
@@ -168,12 +168,6 @@ class ProxySession:
         finally:
             (self.out / SPOOL_FILE).unlink(missing_ok=True)
 
-    @property
-    def results(self) -> list[CaseResult]:
-        """Every exchange judged so far, whole (as bounded for the reports), read back from the spool."""
-        records, _ = read_spool(self.out / SPOOL_FILE, end=self._judge_process.spool_size)
-        return [record[0] for record in records]
-
     def tally(self) -> Tally:
         with self._lock:
             notes = list(self._notes)
@@ -186,29 +180,41 @@ class ProxySession:
             behind=behind,
         )
 
-    def report(self) -> RunReport:
-        results = self.results
-        return RunReport(
+    def report_text(self) -> str:
+        """report.json's text for what was judged so far, assembled from the results as the judge made them
+        strict (conformance.report.json_report.assembled_json_text), each redacted again with every
+        credential the session learnt since."""
+        records, _ = read_spool(self.out / SPOOL_FILE, end=self._judge_process.spool_size)
+        summary = dict.fromkeys(SUMMARY_KEYS, 0)
+        for *_, counts in records:
+            for key, count in counts.items():
+                summary[key] += count
+        header = RunReport(
             target=TargetInfo(base_url=self.upstream, provider=self.provider, model=", ".join(self._models)),
             started_at=self.started_at,
             finished_at=now_iso(),
-            results=results,
             tool_version=__version__,
-            planned_requests=len(results),
+            planned_requests=len(records),
             planned_max_output_tokens=self._planned_output_tokens,
-        )
+        ).to_dict()
+        header["summary"] = summary
+        return assembled_json_text(header, [self.redactor.json_text(text) for text, *_ in records])
 
     def write(self) -> tuple[RunReport, dict[str, Path]]:
-        """Write report.json, junit.xml, report.html and cassette.json from what was judged so far.
+        """Write report.json (first), junit.xml, report.html and cassette.json from what was judged so far.
 
         A file that cannot be written is named on stderr; the others are written all the same.
         """
-        report = self.report()
+        text = self.report_text()
         paths: dict[str, Path] = {}
+        report: RunReport | None = None
         try:
-            paths.update(write_reports(report, self.out, self.redactor))
+            written, report = write_reports_from_text(text, self.out)
+            paths.update(written)
         except Exception as exc:  # a full disk, or a writer tripped by an exchange: the cassette still goes
             self._cannot_write("report.json, junit.xml and report.html", exc)
+        if report is None:
+            report = RunReport.from_dict(json.loads(text))
         try:
             paths["cassette"] = write_cassette(report, [], self.out, self.redactor)
         except Exception as exc:

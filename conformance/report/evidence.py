@@ -302,6 +302,11 @@ def number(value: int) -> str:
     return f"{value:,}" if value.bit_length() <= MAX_INT_BITS else str(_integer(value))
 
 
+def result_text(result: CaseResult, redactor: Redactor | None = None) -> str:
+    """One result, already bounded, as report.json holds it: strict JSON, redacted (see report_document)."""
+    return json.dumps(strict_json(result.to_dict(), redactor), ensure_ascii=False, allow_nan=False)
+
+
 def report_document(report: RunReport, redactor: Redactor | None = None) -> dict[str, Any]:
     """report.json's document: the report's bounded evidence as strict JSON, redacted."""
     return strict_json(EvidenceBudget().report(report).to_dict(), redactor)

@@ -23,6 +23,16 @@ def json_text(document: Any) -> str:
     return json.dumps(document, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def assembled_json_text(document: dict[str, Any], results: list[str]) -> str:
+    """report.json's text (as `json_text` writes it) from a document whose "results" are left out, and the
+    JSON text of each result, already strict: joined, not parsed and written again."""
+    keys = list(document)
+    split = keys.index("results")
+    head = json.dumps({key: document[key] for key in keys[:split]}, ensure_ascii=False, allow_nan=False)
+    tail = json.dumps({key: document[key] for key in keys[split + 1 :]}, ensure_ascii=False, allow_nan=False)
+    return f'{head[:-1]}, "results": [{", ".join(results)}]{", " + tail[1:] if len(tail) > 2 else "}"}\n'
+
+
 def write_json_document(path: Path, document: Any) -> Path:
     """Write a document made by `strict_json` atomically (see `json_text`)."""
     atomic_write_text(path, json_text(document))
