@@ -8,6 +8,11 @@ from pathlib import Path
 
 import pytest
 
+# pytester's in-process runs (test_secrets.py, test_pytest_plugin.py...) drop the modules first imported during
+# them from sys.modules. PyYAML, imported by the package only when a file is read, would then be imported again
+# beside its C extension, which cannot be: the next YAML read fails. It is imported once, here, before any run.
+import yaml  # noqa: F401
+
 from tests.browser import Browser, find_chromium
 
 

@@ -282,3 +282,41 @@ def test_report_json_is_what_writing_its_results_whole_would_write_and_learns_ke
     assert later_key not in text and REDACTED in json.dumps(json.loads(text)["results"][0])
     document = json.loads(text)
     assert report_document(RunReport.from_dict(document), Redactor()) == document
+
+
+def test_sync_waits_for_what_was_posted_before_it_not_for_traffic_that_keeps_coming(tmp_path: Path) -> None:
+    """Writing the reports on request (SIGUSR1, --flush-every) waits for the exchanges judged so far, though
+    the client never pauses and some exchange is always waiting for its verdict."""
+    import threading
+
+    from conformance.proxy.judge_process import JudgeProcess, SessionFiles
+    from conformance.redact import Redactor
+    from conformance.transport import Limits
+
+    files = SessionFiles(tmp_path / "spool", tmp_path / "results.jsonl")
+    judged_before: list[int] = []
+    judge = JudgeProcess(Limits(), None, Redactor(), files)
+    judge.start()
+    stop, posted = threading.Event(), [0]
+
+    def traffic() -> None:
+        while not stop.is_set():
+            posted[0] += 1
+            judge.post(posted[0], capture())
+            time.sleep(0.001)
+
+    client = threading.Thread(target=traffic)
+    syncing = threading.Thread(target=lambda: (judge.sync(), judged_before.append(posted[0])))
+    try:
+        client.start()
+        while posted[0] < 50:
+            time.sleep(0.01)
+        syncing.start()
+        syncing.join(JUDGED_IN_TIME)
+        assert not syncing.is_alive() and judged_before
+        assert judge.recorded >= 50
+    finally:
+        stop.set()
+        client.join()
+        judge.close()
+    assert judge.recorded == posted[0]

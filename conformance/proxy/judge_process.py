@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -258,7 +259,10 @@ class JudgeProcess:
         self._unsent: collections.deque[tuple[int, Capture] | bytes] = collections.deque()
         self._outgoing = bytearray()
         self._closing = False
+        self._posted = 0  # captures posted, and acknowledged, so far
+        self._acknowledged_count = 0
         self._pump: threading.Thread | None = None
+        self._pump_done = False
         self._bell, self._bell_rung = socket.socketpair()
         for end in (self._bell, self._bell_rung):
             end.setblocking(False)
@@ -285,14 +289,16 @@ class JudgeProcess:
     def post(self, number: int, capture: Capture) -> None:
         """Hand exchange `number` to the judge (from any thread; never blocks on the child)."""
         with self._lock:
+            direct = not (self._unsent or self._outgoing or self._socket is None or self._in_process is not None)
+            frame = _frame(pickle.dumps((number, capture), pickle.HIGHEST_PROTOCOL)) if direct else b""
             self._unacked.append((number, capture))
-            if self._unsent or self._outgoing or self._socket is None or self._in_process is not None:
+            self._posted += 1
+            if not direct:
                 # Behind a capture not sent yet (the child is slower than the traffic), or between children.
                 self._unsent.append((number, capture))
                 if len(self._unsent) == 1:  # the pump works through the rest unasked
                     self._ring()
                 return
-            frame = _frame(pickle.dumps((number, capture), pickle.HIGHEST_PROTOCOL))
             try:
                 sent = self._socket.send(frame)
             except OSError:  # full (BlockingIOError), or the child is gone: the pump sees to it
@@ -304,11 +310,13 @@ class JudgeProcess:
     def sync(self) -> None:
         """Wait until every capture posted so far is judged and acknowledged."""
         with self._lock:
-            if not self._unacked or self._pump is None:
+            posted = self._posted
+            if self._acknowledged_count >= posted or self._pump is None:
                 return
             self._unsent.append(_SYNC)
-            self._ring()
-            while self._unacked and self._pump.is_alive():
+            if len(self._unsent) == 1:
+                self._ring()
+            while self._acknowledged_count < posted and not self._pump_done:
                 self._acknowledged.wait()
 
     def close(self) -> None:
@@ -337,6 +345,7 @@ class JudgeProcess:
             print(f"conformance proxy: the judge's pump failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         finally:
             with self._lock:
+                self._pump_done = True
                 self._acknowledged.notify_all()
 
     def _pump_until_closed(self) -> None:
@@ -381,13 +390,18 @@ class JudgeProcess:
                     self._acked(pickle.loads(payload))
 
     def _acked(self, ack: Ack) -> None:
+        """The child (or this process) judged the next captures: the session is told before sync() returns."""
         with self._lock:
-            done = [self._unacked.popleft() for _ in ack.notes]
-            self.recorded += len(ack.notes)
+            done = [capture for _, capture in itertools.islice(self._unacked, len(ack.notes))]
+        if self.on_judged is not None and done:
+            self.on_judged(ack.notes, done)
+        with self._lock:
+            for _ in done:
+                self._unacked.popleft()
+            self.recorded += len(done)
+            self._acknowledged_count += len(done)
             self.spool_size, self._budget_left = ack.spool_size, ack.budget_left
             self._acknowledged.notify_all()
-        if self.on_judged is not None and done:
-            self.on_judged(ack.notes, [capture for _, capture in done])
 
     def _judge_here(self) -> None:
         """Judge in this process what is posted (once two children died)."""
@@ -399,7 +413,13 @@ class JudgeProcess:
                 self._unsent.clear()
             if not items:
                 return
-            notes = [outputs.record(judging.judge(number, capture)) for number, capture in items]
+            notes = []
+            for number, capture in items:
+                try:
+                    notes.append(outputs.record(judging.judge(number, capture)))
+                except Exception as exc:  # the disk or the console failed us: say so, count it, go on
+                    print(f"conformance proxy: cannot record exchange {number}: {exc}", file=sys.stderr)
+                    notes.append(Note(None, None, client_visible=False, not_judged=True))
             self._acked(Ack(notes, outputs.size(), judging.budget.left))
 
     def _recover(self) -> None:
@@ -409,18 +429,22 @@ class JudgeProcess:
         _truncate(self.files.spool, self.spool_size)  # a record it was writing when it died
         if records:
             self._acked(Ack([note for _, _, note, _ in records], self.spool_size, records[-1][1]))
-        ended = self._ended()
+        ended = self._ended()  # no socket from here until the replacement's: posts queue meanwhile
         with self._lock:
             held = self._unacked[0] if self._unacked else None
         if held is not None:
             number, capture = held
             self.redactor.add(*capture.credentials(self.redactor.public_headers))
-            note = self._record_failure(number, capture, ended)
+            try:
+                note = self._record_failure(number, capture, ended)
+            except Exception as exc:  # the disk failed us: the exchange is counted as not judged
+                print(f"conformance proxy: cannot record exchange {number}: {exc}", file=sys.stderr)
+                note = Note(None, None, client_visible=False, not_judged=True)
             self._acked(Ack([note], self.spool_size, self._budget_left))
-        self._replace()
         with self._lock:  # the rest, from the start: what was framed for the dead child was never judged
             self._outgoing.clear()
             self._unsent = collections.deque([*self._unacked, *(i for i in self._unsent if isinstance(i, bytes))])
+        self._replace()
 
     def _stop_child(self) -> None:
         with self._lock:
@@ -467,8 +491,11 @@ class JudgeProcess:
         """A new child, the first time; then judging in this process from then on, as stderr says once."""
         if self._replacements:
             self._replacements -= 1
-            self.start()
-            return
+            try:
+                self.start()
+                return
+            except Exception as exc:  # no process can be started: judged here, as after a second death
+                print(f"conformance proxy: cannot start a judging process: {exc}", file=sys.stderr)
         print(
             "conformance proxy: the judging process died twice; judging goes on in the proxy's own process",
             file=sys.stderr,
@@ -503,7 +530,7 @@ def _unframe(received: bytearray) -> Iterator[bytes]:
 
 
 def _truncate(path: Path, size: int) -> None:
-    with path.open("r+b") as handle:
+    with contextlib.suppress(FileNotFoundError), path.open("r+b") as handle:  # removed from under the session
         handle.truncate(size)
 
 

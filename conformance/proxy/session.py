@@ -41,7 +41,7 @@ from conformance.proxy.judging import LINE_TEXT_CHARS
 from conformance.proxy.recording import Capture
 from conformance.redact import Redactor
 from conformance.report import write_reports_from_text
-from conformance.report.evidence import clip
+from conformance.report.evidence import clip, strict_json
 from conformance.report.json_report import assembled_json_text
 from conformance.runner import now_iso
 from conformance.transport import Limits
@@ -198,7 +198,8 @@ class ProxySession:
             planned_max_output_tokens=self._planned_output_tokens,
         ).to_dict()
         header["summary"] = summary
-        return assembled_json_text(header, [self.redactor.json_text(text) for text, *_ in records])
+        results = [self.redactor.json_text(text) for text, *_ in records]
+        return assembled_json_text(strict_json(header, self.redactor), results)
 
     def write(self) -> tuple[RunReport, dict[str, Path]]:
         """Write report.json (first), junit.xml, report.html and cassette.json from what was judged so far.
