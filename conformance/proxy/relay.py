@@ -77,7 +77,7 @@ class Relay:
         capture = Capture(
             method=request.method,
             url=self.upstream + request.target,
-            request_headers=request.headers,
+            request_headers=list(request.headers),  # a copy: a chunked body's trailers are parsed into the list
             limit=self.max_recorded_bytes,
         )
         forwarded = [(n, v) for n, v in end_to_end(request.headers) if n != b"host"]
@@ -106,7 +106,7 @@ class Relay:
             return
         try:
             capture.status = upstream.status
-            capture.response_headers = upstream.headers
+            capture.response_headers = list(upstream.headers)
             responder.start(upstream.status, end_to_end(upstream.headers))
             if not (upstream.ready or upstream.sized):
                 # A stream's head goes out at once; an answer of stated length goes out with its first bytes.

@@ -46,14 +46,21 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """uvicorn's shutdown, without its fixed 0.1 s pause: it asks every connection to close, then waits
         (looking every 5 ms, where uvicorn sleeps 0.1 s first and looks every 0.1 s) while one is still
-        answering or a task is still running. A run that has closed its connections stops at once."""
+        answering or a task is still running, up to `timeout_graceful_shutdown` when set (then the tasks are
+        cancelled). A run that has closed its connections stops at once."""
         for server in self.servers:
             server.close()
         for sock in sockets or []:
             sock.close()
         for connection in list(self.server_state.connections):
             connection.shutdown()
+        graceful = self.config.timeout_graceful_shutdown
+        deadline = None if graceful is None else asyncio.get_running_loop().time() + graceful
         while (self.server_state.connections or self.server_state.tasks) and not self.force_exit:
+            if deadline is not None and asyncio.get_running_loop().time() > deadline:
+                for task in self.server_state.tasks:
+                    task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+                break
             await asyncio.sleep(0.005)
         for server in self.servers:
             await server.wait_closed()
