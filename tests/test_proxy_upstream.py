@@ -179,6 +179,27 @@ def test_an_idle_connection_the_upstream_closed_is_not_reused() -> None:
     run(scenario())
 
 
+def test_a_request_the_upstream_closed_a_kept_alive_connection_on_unanswered_is_sent_again_on_a_new_one() -> None:
+    """The upstream closing an idle connection as the next request goes out on it (its keep-alive timeout):
+    the request went out whole and not a byte came back, so it is sent once more, body and all, on a new
+    connection. On a new connection, the same is an error (test_every_way_the_upstream_fails...)."""
+
+    def close_unanswered(writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    async def scenario() -> None:
+        async with Scripted([JSON_ANSWER, close_unanswered, JSON_ANSWER]) as server:
+            upstream = _upstream(server)
+            await _fetch(upstream)
+            response, body = await _fetch(upstream, body=_chunks(b"{", b"}"))
+            await upstream.aclose()
+        assert (response.status, body) == (200, b'{"ok": true}')
+        assert server.connections == 2
+        assert server.requests[1] == server.requests[2] and server.requests[2].endswith(b"\r\n\r\n{}")
+
+    run(scenario())
+
+
 async def _stall(writer: asyncio.StreamWriter) -> None:
     writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
     await asyncio.sleep(3)

@@ -26,6 +26,7 @@ MAX_IDLE = 64
 # Answer bytes read ahead of the relay (a client slower than the upstream) before reading pauses.
 READ_AHEAD = 256 * 1024
 _SCHEMES = {"http": 80, "https": 443}
+UNANSWERED = "the upstream closed the connection without answering"
 
 
 class UpstreamError(Exception):
@@ -54,6 +55,7 @@ class _Connection(asyncio.Protocol):
 
     def next_answer(self) -> None:
         """Ready to read the answer to the next request sent on this connection."""
+        self.heard = False  # a byte of the answer came
         self.parser = httptools.HttpResponseParser(self)
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
@@ -69,6 +71,7 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
+        self.heard = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -277,16 +280,41 @@ class Upstream:
     ) -> UpstreamResponse:
         """Send one request and read its answer's head. `target` is the path and query as the client asked;
         `headers` are sent as given (no Host: the upstream's is added), the body as it comes: as is with the
-        client's content-length, else chunked."""
-        connection = await self._connection()
+        client's content-length, else chunked.
+
+        A request sent whole on a kept-alive connection that the upstream then closed without a byte of answer
+        went out as the upstream was closing that idle connection: it is sent once more, on a new connection,
+        as HTTP clients do (its body is kept while it is sent, for that)."""
+        sent: list[bytes] = []
+        connection, reused = await self._connection()
+        try:
+            kept = _keeping(body, sent) if body is not None else None
+            return await self._exchange(connection, method, target, headers, kept)
+        except _Unanswered as unanswered:
+            if not reused:
+                raise unanswered.error from None
+        connection = await self._connect()
+        replayed = _replay(sent) if body is not None else None
+        try:
+            return await self._exchange(connection, method, target, headers, replayed)
+        except _Unanswered as unanswered:
+            raise unanswered.error from None
+
+    async def _exchange(
+        self,
+        connection: _Connection,
+        method: str,
+        target: str,
+        headers: list[tuple[bytes, bytes]],
+        body: AsyncIterator[bytes] | None,
+    ) -> UpstreamResponse:
         try:
             await self._send_request(connection, method, target, headers, body)
             while True:  # an interim answer (100 Continue, 103 Early Hints) is not the answer
                 while not connection.headers_done:
-                    if connection.error is not None:
-                        raise connection.error
-                    if connection.at_eof:
-                        raise UpstreamError("the upstream closed the connection without answering")
+                    if connection.error is not None or connection.at_eof:
+                        error = connection.error or UpstreamError(UNANSWERED)
+                        raise error if connection.heard else _Unanswered(error)
                     await connection.wait()
                 if connection.status >= 200 or connection.status == 101:
                     return UpstreamResponse(self, connection, head_only=method.upper() == "HEAD")
@@ -300,13 +328,17 @@ class Upstream:
         for connection in idle:
             connection.close()
 
-    async def _connection(self) -> _Connection:
+    async def _connection(self) -> tuple[_Connection, bool]:
+        """A connection for the next request, and whether it is a kept-alive one, used before."""
         while self._idle:
             connection = self._idle.pop()
             if connection.usable():
                 connection.next_answer()
-                return connection
+                return connection, True
             connection.close()
+        return await self._connect(), False
+
+    async def _connect(self) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
             connecting = loop.create_connection(
@@ -354,6 +386,26 @@ class Upstream:
             self._idle.append(connection)
         else:
             connection.close()
+
+
+class _Unanswered(Exception):
+    """The connection ended, or broke, before a byte of the answer came (`error` says how)."""
+
+    def __init__(self, error: UpstreamError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+async def _keeping(body: AsyncIterator[bytes], kept: list[bytes]) -> AsyncIterator[bytes]:
+    """The body's chunks, each kept in `kept` as it goes."""
+    async for chunk in body:
+        kept.append(chunk)
+        yield chunk
+
+
+async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
 
 
 def _declares(headers: list[tuple[bytes, bytes]], *names: bytes) -> bool:
