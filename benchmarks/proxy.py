@@ -1,18 +1,19 @@
 """`conformance proxy` against direct, under the same load: what the proxy adds.
 
-Four processes: the reference server (`conformance serve`, the upstream), the proxy (`conformance
-proxy`, judging every exchange), a TCP pipe (benchmarks/tcp_pipe.py: bytes copied both ways on
-Python's event loop, nothing else: the floor of any Python relay) and this one, the client. The
-same load is sent straight to the upstream, through the proxy and through the pipe:
+Five processes: the reference server (`conformance serve`, the upstream), the proxy (`conformance
+proxy`, judging every exchange), the same proxy recording nothing (`--max-exchanges 1`: what relaying
+alone costs), a TCP pipe (benchmarks/tcp_pipe.py: bytes copied both ways on Python's event loop,
+nothing else: the floor of any Python relay) and this one, the client. The same load is sent straight
+to the upstream, through the proxy, through the relay alone and through the pipe:
 
 - sequential JSON: one small non-streamed request at a time;
 - concurrent long streams: `--streams` streamed answers of about 3,400 events each,
   `--concurrency` at a time, each read to its last byte.
 
-Each load runs in rounds, the three sides one after the other in each (the order turning), so that
+Each load runs in rounds, the four sides one after the other in each (the order turning), so that
 a machine whose speed drifts (a shared host) moves all alike. Printed: the median throughput
-(requests/s) direct and proxied, the ratio to direct of each round and their median for the proxy
-and the pipe, p50 and p99 latency of all rounds and what each adds, the CPU each server spends per
+(requests/s) direct and proxied, the ratio to direct of each round and their median for the proxy,
+the relay alone and the pipe, p50 and p99 latency of all rounds and what each adds, the CPU each server spends per
 request, and how long after the last exchange the proxy's report is complete: every exchange
 judged in results.jsonl, then report.json and every file written once the proxy is asked to stop.
 
@@ -86,7 +87,7 @@ def started(argv: list[str], port: int, module: bool = True) -> Iterator[subproc
                 process.wait()
 
 
-SIDES = ["direct", "proxied", "pipe"]
+SIDES = ["direct", "proxied", "relay", "pipe"]
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -168,19 +169,23 @@ def main() -> int:
         "--rounds", type=int, default=5, help="rounds of each load, each side once a round (default: %(default)s)"
     )
     args = parser.parse_args()
-    upstream_port, proxy_port, pipe_port = free_port(), free_port(), free_port()
+    upstream_port, proxy_port, relay_port, pipe_port = free_port(), free_port(), free_port(), free_port()
     upstream = f"http://{LOOPBACK}:{upstream_port}"
-    urls = {"direct": upstream, "proxied": f"http://{LOOPBACK}:{proxy_port}", "pipe": f"http://{LOOPBACK}:{pipe_port}"}
+    ports = {"proxied": proxy_port, "relay": relay_port, "pipe": pipe_port}
+    urls = {"direct": upstream, **{side: f"http://{LOOPBACK}:{port}" for side, port in ports.items()}}
     serve_argv = ["serve", "--port", str(upstream_port), "--api-key", API_KEY]
     # Every proxied exchange is judged and kept (the warm-up requests too): none is left past --max-exchanges.
     proxied = args.rounds * (args.requests + 1 + args.streams + 1)
     proxy_argv = ["proxy", "--upstream", upstream, "--listen", f"{LOOPBACK}:{proxy_port}"]
     proxy_argv += ["--max-exchanges", str(proxied), "--out"]
+    # The same proxy, recording the first exchange only: relaying, with no capture kept or judged.
+    relay_argv = ["proxy", "--upstream", upstream, "--listen", f"{LOOPBACK}:{relay_port}", "--max-exchanges", "1"]
     pipe_argv = [str(ROOT / "benchmarks" / "tcp_pipe.py"), str(upstream_port), str(pipe_port)]
     results: dict[str, dict[str, list]] = {}
     with (
         tempfile.TemporaryDirectory() as scratch,
         started(serve_argv, upstream_port) as server,
+        started([*relay_argv, "--out", str(Path(scratch) / "relay")], relay_port),
         started(pipe_argv, pipe_port, module=False),
     ):
         out = Path(scratch) / "proxy"
@@ -223,22 +228,24 @@ def main() -> int:
             proxy.wait(timeout=120)
             all_written = time.perf_counter() - stop
             report = json.loads(report_json.read_text(encoding="utf-8"))
-    print(f"{os.cpu_count()} cores; upstream, proxy, pipe and client are four processes; {args.rounds} rounds a load")
+    processes = "upstream, proxy, relay alone, pipe and client are five processes"
+    print(f"{os.cpu_count()} cores; {processes}; {args.rounds} rounds a load")
     median = statistics.median
     for name, found in results.items():
         print(f"{name}: {len(found['direct']) // args.rounds} requests a round")
         rate = {side: median(rates[side] for rates in found["rates"]) for side in SIDES}
         print(f"  throughput   direct {rate['direct']:8.1f}/s   proxied {rate['proxied']:8.1f}/s   (medians)")
-        for side, label in (("proxied", "proxied / direct"), ("pipe", "TCP pipe / direct")):
+        labels = {"proxied": "proxied / direct", "relay": "relay alone / direct", "pipe": "TCP pipe / direct"}
+        for side, label in labels.items():
             ratios = [rates[side] / rates["direct"] for rates in found["rates"]]
             by_round = ", ".join(f"{ratio:.2f}" for ratio in ratios)
-            print(f"  {label:18s} median {median(ratios):.2f}   by round: {by_round}")
+            print(f"  {label:20s} median {median(ratios):.2f}   by round: {by_round}")
         for label, share in (("p50", 0.5), ("p99", 0.99)):
             plain = percentile(found["direct"], share) * 1000
-            added = {side: percentile(found[side], share) * 1000 - plain for side in ("proxied", "pipe")}
+            added = {side: percentile(found[side], share) * 1000 - plain for side in labels}
             print(
                 f"  {label} latency  direct {plain:8.1f} ms  added: proxied {added['proxied']:+.1f} ms,"
-                f" TCP pipe {added['pipe']:+.1f} ms"
+                f" relay alone {added['relay']:+.1f} ms, TCP pipe {added['pipe']:+.1f} ms"
             )
         upstream_cpu = median(cpu["upstream"] for cpu in found["cpu"]) * 1000
         proxy_cpu = median(cpu["proxy"] for cpu in found["cpu"]) * 1000
