@@ -52,7 +52,7 @@ def keep(entry: Path, value: Any, at_most: int) -> None:
     the `at_most` most recently written entries of its kind (a changed file leaves its old entry behind)."""
     try:
         atomic_write(entry, lambda handle: pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL), binary=True)
-    except (OSError, pickle.PicklingError):
+    except (OSError, pickle.PicklingError, RecursionError):  # a value nested past what pickle follows: not kept
         return
     kind = entry.name.rsplit("-", 1)[0]
     with contextlib.suppress(OSError):

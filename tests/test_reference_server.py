@@ -151,7 +151,7 @@ def test_stop_closes_the_port() -> None:
 
 
 def test_stop_lets_an_answer_being_sent_finish_and_closes_idle_connections() -> None:
-    """Stopping does not pause when nothing is left to close, but still waits for an answer in progress."""
+    """Stopping closes a kept-alive connection left idle, but waits for an answer in progress."""
     inner = create_app()
     arrived, release = threading.Event(), threading.Event()
 
@@ -163,8 +163,19 @@ def test_stop_lets_an_answer_being_sent_finish_and_closes_idle_connections() -> 
 
     server = ReferenceServer(app=slow).start()
     host, port = server.base_url.removeprefix("http://").split(":")
-    with httpx.Client(base_url=server.base_url, headers=HEADERS) as idle, ThreadPoolExecutor(1) as pool:
-        assert idle.post("/v1/messages", json=body()).status_code == 200  # a kept-alive connection, left idle
+    payload = json.dumps(body()).encode()
+    head = f"POST /v1/messages HTTP/1.1\r\nhost: {host}\r\nx-api-key: {API_KEY}\r\nanthropic-version: 2023-06-01\r\n"
+    request = f"{head}content-type: application/json\r\ncontent-length: {len(payload)}\r\n\r\n".encode() + payload
+    with socket.create_connection((host, int(port)), timeout=10) as idle, ThreadPoolExecutor(1) as pool:
+        idle.sendall(request)
+        answered = b""
+        while b"\r\n\r\n" not in answered:
+            answered += idle.recv(65536)
+        head, _, rest = answered.partition(b"\r\n\r\n")
+        length = int(re.search(rb"content-length: (\d+)", head.lower())[1])  # type: ignore[index]
+        while len(rest) < length:
+            rest += idle.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200")  # answered whole, and kept alive: left idle
         slow_headers = {**HEADERS, "x-slow": "1"}
         answer = pool.submit(httpx.post, server.base_url + "/v1/messages", json=body(), headers=slow_headers)
         assert arrived.wait(10)
@@ -175,6 +186,7 @@ def test_stop_lets_an_answer_being_sent_finish_and_closes_idle_connections() -> 
             except OSError:
                 break
             time.sleep(0.01)
+        assert idle.recv(65536) == b""  # the idle connection is closed while the slow answer is still due
         release.set()
         server.stop()
         assert answer.result(10).status_code == 200  # answered whole, not cut off by the stop

@@ -451,8 +451,8 @@ class JudgeProcess:
             process, sock = self._process, self._socket
             self._process = self._socket = None
         if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setblocking(True)
+            with contextlib.suppress(OSError):  # a child that reads nothing more is killed below
+                sock.settimeout(1.0)
                 sock.sendall(_frame(_STOP))
             sock.close()
         if process is not None:
