@@ -288,8 +288,7 @@ class Upstream:
         sent: list[bytes] = []
         connection, reused = await self._connection()
         try:
-            kept = _keeping(body, sent) if body is not None else None
-            return await self._exchange(connection, method, target, headers, kept)
+            return await self._exchange(connection, method, target, headers, body, sent)
         except _Unanswered as unanswered:
             if not reused:
                 raise unanswered.error from None
@@ -307,9 +306,12 @@ class Upstream:
         target: str,
         headers: list[tuple[bytes, bytes]],
         body: AsyncIterator[bytes] | None,
+        sent: list[bytes] | None = None,
     ) -> UpstreamResponse:
+        """Send the request on `connection` (each body chunk kept in `sent`, when given) and read the answer's
+        head; _Unanswered when the connection ended or broke before a byte of it came."""
         try:
-            await self._send_request(connection, method, target, headers, body)
+            await self._send_request(connection, method, target, headers, body, sent)
             while True:  # an interim answer (100 Continue, 103 Early Hints) is not the answer
                 while not connection.headers_done:
                     if connection.error is not None or connection.at_eof:
@@ -362,6 +364,7 @@ class Upstream:
         target: str,
         headers: list[tuple[bytes, bytes]],
         body: AsyncIterator[bytes] | None,
+        sent: list[bytes] | None,
     ) -> None:
         chunked = body is not None and not _declares(headers, b"content-length")
         lines = [f"{method} {self.path}{target} HTTP/1.1".encode("latin-1"), b"host: " + self.host_header]
@@ -374,6 +377,8 @@ class Upstream:
             async for chunk in body:
                 if not chunk:
                     continue  # in chunked framing, an empty chunk would end the body
+                if sent is not None:
+                    sent.append(chunk)
                 connection.write(head + (b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk))
                 head = b""
                 await connection.drain()
@@ -394,13 +399,6 @@ class _Unanswered(Exception):
     def __init__(self, error: UpstreamError) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-async def _keeping(body: AsyncIterator[bytes], kept: list[bytes]) -> AsyncIterator[bytes]:
-    """The body's chunks, each kept in `kept` as it goes."""
-    async for chunk in body:
-        kept.append(chunk)
-        yield chunk
 
 
 async def _replay(chunks: list[bytes]) -> AsyncIterator[bytes]:
