@@ -321,3 +321,24 @@ def test_sync_waits_for_what_was_posted_before_it_not_for_traffic_that_keeps_com
         client.join()
         judge.close()
     assert judge.recorded == posted[0]
+
+
+def test_a_judging_process_whose_proxy_has_gone_ends_quietly(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """An acknowledgement the proxy no longer reads (it asked, then stopped) ends the judging process with no
+    traceback on the proxy's stderr."""
+    from conformance.proxy.judge_process import _SYNC, SessionFiles, _serve
+    from conformance.report.evidence import RUN_BUDGET_CHARS
+    from conformance.transport import Limits
+
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    files = SessionFiles(tmp_path / "spool", tmp_path / "results.jsonl")
+    state = ([], frozenset(), RUN_BUDGET_CHARS)
+    process = context.Process(target=_serve, args=(theirs, Limits(), None, state, files, 0))
+    process.start()
+    theirs.close()
+    ours.send_bytes(_SYNC)
+    ours.close()
+    process.join(JUDGED_IN_TIME)
+    assert process.exitcode == 0
+    assert "Traceback" not in capfd.readouterr().err

@@ -534,6 +534,15 @@ def _truncate(path: Path, size: int) -> None:
         handle.truncate(size)
 
 
+def _acknowledge(connection: Connection, ack: Ack) -> bool:
+    """Send `ack`; False when the proxy is gone (it closed its end: stopping, having what it needed)."""
+    try:
+        connection.send_bytes(pickle.dumps(ack))
+    except OSError:  # BrokenPipeError, ConnectionResetError
+        return False
+    return True
+
+
 def _serve(
     connection: Connection,
     limits: Limits,
@@ -558,7 +567,8 @@ def _serve(
                 # Acknowledged lazily: when ACK_EVERY are waiting, the oldest waited ACK_DELAY, or none came since.
                 wait = waiting_since + ACK_DELAY - time.monotonic()
                 if len(notes) >= ACK_EVERY or wait <= 0 or not connection.poll(wait):
-                    connection.send_bytes(pickle.dumps(Ack(notes, outputs.size(), judging.budget.left)))
+                    if not _acknowledge(connection, Ack(notes, outputs.size(), judging.budget.left)):
+                        return
                     notes = []
                     continue
             try:
@@ -568,7 +578,8 @@ def _serve(
             if message == _STOP:
                 return
             if message == _SYNC:
-                connection.send_bytes(pickle.dumps(Ack(notes, outputs.size(), judging.budget.left)))
+                if not _acknowledge(connection, Ack(notes, outputs.size(), judging.budget.left)):
+                    return
                 notes = []
                 continue
             if not notes:
