@@ -53,7 +53,9 @@ def test_a_peer_killed_mid_run_gives_error_outcomes_not_a_hang(tmp_path: Path, c
     outcomes = [result.outcome for result in report.results]
     assert time.monotonic() - started < 60
     assert outcomes.count(Outcome.PASSED) >= 4
-    assert outcomes.count(Outcome.ERROR) >= len(core_cases) - 6
+    # The cases sent before the fifth was judged may pass too (judging trails sending, one slot or not); every
+    # later one errs, none fails.
+    assert outcomes.count(Outcome.ERROR) >= len(core_cases) // 2
     assert Outcome.FAILED not in outcomes
     # The report is written all the same, errors explained.
     written = load_report(tmp_path / "killed" / "report.json")
