@@ -245,7 +245,7 @@ class JudgeProcess:
         self.files = files
         self.on_judged = on_judged
         self.spool_size = 0  # where the last acknowledged verdict ends in the spool
-        self.recorded = 0  # verdicts written so far
+        self.recorded = 0  # verdicts acknowledged so far: every capture posted is one of these or in _unacked
         self._budget_left = RUN_BUDGET_CHARS
         self._process: multiprocessing.process.BaseProcess | None = None
         self._socket: socket.socket | None = None
@@ -259,8 +259,6 @@ class JudgeProcess:
         self._unsent: collections.deque[tuple[int, Capture] | bytes] = collections.deque()
         self._outgoing = bytearray()
         self._closing = False
-        self._posted = 0  # captures posted, and acknowledged, so far
-        self._acknowledged_count = 0
         self._pump: threading.Thread | None = None
         self._pump_done = False
         self._bell, self._bell_rung = socket.socketpair()
@@ -292,7 +290,6 @@ class JudgeProcess:
             direct = not (self._unsent or self._outgoing or self._socket is None or self._in_process is not None)
             frame = _frame(pickle.dumps((number, capture), pickle.HIGHEST_PROTOCOL)) if direct else b""
             self._unacked.append((number, capture))
-            self._posted += 1
             if not direct:
                 # Behind a capture not sent yet (the child is slower than the traffic), or between children.
                 self._unsent.append((number, capture))
@@ -310,13 +307,13 @@ class JudgeProcess:
     def sync(self) -> None:
         """Wait until every capture posted so far is judged and acknowledged."""
         with self._lock:
-            posted = self._posted
-            if self._acknowledged_count >= posted or self._pump is None:
+            posted = self.recorded + len(self._unacked)  # every capture posted so far
+            if not self._unacked or self._pump is None:
                 return
             self._unsent.append(_SYNC)
             if len(self._unsent) == 1:
                 self._ring()
-            while self._acknowledged_count < posted and not self._pump_done:
+            while self.recorded < posted and not self._pump_done:
                 self._acknowledged.wait()
 
     def close(self) -> None:
@@ -399,7 +396,6 @@ class JudgeProcess:
             for _ in done:
                 self._unacked.popleft()
             self.recorded += len(done)
-            self._acknowledged_count += len(done)
             self.spool_size, self._budget_left = ack.spool_size, ack.budget_left
             self._acknowledged.notify_all()
 

@@ -310,8 +310,21 @@ class Upstream:
     ) -> UpstreamResponse:
         """Send the request on `connection` (each body chunk kept in `sent`, when given) and read the answer's
         head; _Unanswered when the connection ended or broke before a byte of it came."""
+        chunked = body is not None and not _declares(headers, b"content-length")
+        # The head goes out with the body's first chunk (for most requests, the whole body): one write, not two.
+        head = self._head(method, target, headers, chunked)
         try:
-            await self._send_request(connection, method, target, headers, body, sent)
+            if body is not None:
+                async for chunk in body:
+                    if not chunk:
+                        continue  # in chunked framing, an empty chunk would end the body
+                    if sent is not None:
+                        sent.append(chunk)
+                    connection.write(head + (b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk))
+                    head = b""
+                    await connection.drain()
+            connection.write(head + (b"0\r\n\r\n" if chunked else b""))
+            await connection.drain()
             while True:  # an interim answer (100 Continue, 103 Early Hints) is not the answer
                 while not connection.headers_done:
                     if connection.error is not None or connection.at_eof:
@@ -357,33 +370,12 @@ class Upstream:
             raise UpstreamError(f"cannot connect to {self.host}:{self.port}: {_reason(exc)}") from None
         return connection
 
-    async def _send_request(
-        self,
-        connection: _Connection,
-        method: str,
-        target: str,
-        headers: list[tuple[bytes, bytes]],
-        body: AsyncIterator[bytes] | None,
-        sent: list[bytes] | None,
-    ) -> None:
-        chunked = body is not None and not _declares(headers, b"content-length")
+    def _head(self, method: str, target: str, headers: list[tuple[bytes, bytes]], chunked: bool) -> bytes:
         lines = [f"{method} {self.path}{target} HTTP/1.1".encode("latin-1"), b"host: " + self.host_header]
         lines += [name + b": " + value for name, value in headers]
         if chunked:
             lines.append(b"transfer-encoding: chunked")
-        # The head goes out with the body's first chunk (for most requests, the whole body): one write, not two.
-        head = b"\r\n".join(lines) + b"\r\n\r\n"
-        if body is not None:
-            async for chunk in body:
-                if not chunk:
-                    continue  # in chunked framing, an empty chunk would end the body
-                if sent is not None:
-                    sent.append(chunk)
-                connection.write(head + (b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk))
-                head = b""
-                await connection.drain()
-        connection.write(head + (b"0\r\n\r\n" if chunked else b""))
-        await connection.drain()
+        return b"\r\n".join(lines) + b"\r\n\r\n"
 
     def release(self, connection: _Connection, reuse: bool) -> None:
         """Done with `connection`: kept for the next request when `reuse` and it is still open, else closed."""
