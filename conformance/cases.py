@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.catalogue_cache import cached_catalogue, catalogue_entry, keep_catalogue
+from conformance import catalogue_cache, kept
 from conformance.filler import filler
 
 # Cheapest first. A tier includes the ones before it: `--tier extended` runs smoke, core and
@@ -181,14 +181,8 @@ def load_cases(directory: Path | None = None) -> list[Case]:
     directory = directory or default_cases_dir()
     if not directory.is_dir():
         raise CaseError(f"no cases directory at {directory}")
-    entry = catalogue_entry(directory)
-    cached = cached_catalogue(entry) if entry is not None else None
-    if cached is not None:
-        return cached
-    cases = _load_directory(directory)
-    if entry is not None:
-        keep_catalogue(entry, cases)
-    return cases
+    entry = catalogue_cache.catalogue_entry(directory)
+    return kept.computed(entry, lambda: _load_directory(directory), catalogue_cache.MAX_ENTRIES, list)
 
 
 def _load_directory(directory: Path) -> list[Case]:

@@ -9,12 +9,8 @@ loader's own source files).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from conformance import kept
-
-if TYPE_CHECKING:
-    from conformance.cases import Case
 
 # The modules whose code decides what a case file loads into.
 _LOADER_FILES = ("cases.py", "filler.py")
@@ -30,14 +26,3 @@ def catalogue_entry(directory: Path) -> Path | None:
     except OSError:
         return None
     return kept.entry("catalogue", inputs, str(directory.resolve()))
-
-
-def cached_catalogue(entry: Path) -> list[Case] | None:
-    """The cases kept in `entry`, if there are."""
-    cases = kept.cached(entry)
-    return cases if isinstance(cases, list) else None
-
-
-def keep_catalogue(entry: Path, cases: list[Case]) -> None:
-    """Keep `cases` in `entry` for the next run."""
-    kept.keep(entry, cases, MAX_ENTRIES)

@@ -13,12 +13,15 @@ import contextlib
 import hashlib
 import pickle
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from conformance import __version__
 from conformance.atomic import atomic_write
 from conformance.private_cache import private_cache_dir
+
+T = TypeVar("T")
 
 
 def entry(kind: str, inputs: list[Path], *identity: str) -> Path | None:
@@ -38,16 +41,25 @@ def entry(kind: str, inputs: list[Path], *identity: str) -> Path | None:
     return folder / f"{kind}-{key.hexdigest()[:32]}.pickle"
 
 
-def cached(entry: Path) -> Any | None:
-    """The value kept in `entry`, if there is one."""
-    try:
-        with entry.open("rb") as handle:
-            return pickle.load(handle)
-    except Exception:  # missing, half-written by a crash, from an older version: compute it again
-        return None
+def computed(entry: Path | None, compute: Callable[[], T], at_most: int, kind: type = object) -> T:
+    """The value kept in `entry` (when it is a `kind`), else `compute()`'s, kept there for the next run (and no
+    more than `at_most` entries of its kind). Without an entry, computed and not kept."""
+    if entry is not None:
+        try:
+            with entry.open("rb") as handle:
+                value = pickle.load(handle)
+        except Exception:  # missing, half-written by a crash, from an older version: compute it again
+            pass
+        else:
+            if isinstance(value, kind):
+                return value  # type: ignore[no-any-return]
+    value = compute()
+    if entry is not None:
+        _keep(entry, value, at_most)
+    return value
 
 
-def keep(entry: Path, value: Any, at_most: int) -> None:
+def _keep(entry: Path, value: Any, at_most: int) -> None:
     """Keep `value` in `entry` for the next run (silently not, where that cannot be done), and no more than
     the `at_most` most recently written entries of its kind (a changed file leaves its old entry behind)."""
     try:

@@ -199,4 +199,4 @@ def test_json_text_is_redacted_where_a_secret_shows_and_left_as_it_is_where_none
     holding = json.dumps({"text": f"the key is {secret}", secret: [secret]}, ensure_ascii=False)
     redacted = redactor.json_text(holding)
     assert json.loads(redacted) == {"text": f"the key is {REDACTED}", REDACTED: [REDACTED]}
-    assert secret not in json.loads(redacted)["text"] and json.dumps(secret, ensure_ascii=False)[1:-1] not in redacted
+    assert json.dumps(secret, ensure_ascii=False)[1:-1] not in redacted

@@ -47,7 +47,12 @@ class _Server(uvicorn.Server):
         """uvicorn's shutdown, without its fixed 0.1 s pause: it asks every connection to close, then waits
         (looking every 5 ms, where uvicorn sleeps 0.1 s first and looks every 0.1 s) while one is still
         answering or a task is still running, up to `timeout_graceful_shutdown` when set (then the tasks are
-        cancelled). A run that has closed its connections stops at once."""
+        cancelled). A run that has closed its connections stops at once. Written against uvicorn 0.55's
+        internals (server_state, lifespan); where they are not there, uvicorn's own shutdown runs."""
+        state = getattr(self, "server_state", None)
+        if not (hasattr(state, "connections") and hasattr(state, "tasks") and hasattr(self, "lifespan")):
+            await super().shutdown(sockets)
+            return
         for server in self.servers:
             server.close()
         for sock in sockets or []:

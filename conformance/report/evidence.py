@@ -277,8 +277,7 @@ def strict_json(value: Any, redactor: Redactor | None = None, _depth: int = 0) -
 
 
 def _string(text: str, redactor: Redactor | None) -> str:
-    if len(text) > MAX_BODY_CHARS + MAX_TEXT_CHARS:
-        text = text[: MAX_BODY_CHARS + MAX_TEXT_CHARS]
+    text = text[: MAX_BODY_CHARS + MAX_TEXT_CHARS]
     if not text.isascii():  # a surrogate is not ASCII: most strings need no search for one
         text = _SURROGATES.sub("\ufffd", text)
     return redactor.text(text) if redactor is not None else text

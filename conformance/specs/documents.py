@@ -89,12 +89,7 @@ def _load(path: Path, mtime_ns: int) -> Any:
     """The parsed document, kept between runs (conformance.kept) until the file or this parser changes:
     the canonical contract takes some 50 ms to parse, a kept copy under 5 ms to read."""
     entry = kept.entry("document", [Path(__file__), path])
-    document = kept.cached(entry) if entry is not None else None
-    if document is None:
-        document = parse(path.read_text(encoding="utf-8"), str(path))
-        if entry is not None:
-            kept.keep(entry, document, MAX_KEPT_DOCUMENTS)
-    return document
+    return kept.computed(entry, lambda: parse(path.read_text(encoding="utf-8"), str(path)), MAX_KEPT_DOCUMENTS)
 
 
 _RECORDERS: list[set[Path]] = []
